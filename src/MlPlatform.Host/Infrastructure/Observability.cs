@@ -1,0 +1,71 @@
+using MlPlatform.Host.Configuration;
+using MlPlatform.SharedKernel.Messaging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace MlPlatform.Host.Infrastructure;
+
+internal static class Observability
+{
+    /// <summary>Meters and activity sources of our own; modules name theirs "MlPlatform.*".</summary>
+    public const string MeterPrefix = "MlPlatform.*";
+
+    private const string PlainTemplate =
+        "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {SourceContext}: {Message:lj} {TraceId} {SpanId}{NewLine}{Exception}";
+
+    public static void AddPlatformLogging(this WebApplicationBuilder builder, PlatformSettings settings)
+    {
+        builder.Services.AddSerilog((services, logger) =>
+        {
+            logger
+                .ReadFrom.Configuration(builder.Configuration)
+                .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Quartz", LogEventLevel.Warning)
+                .Enrich.FromLogContext()
+                .Enrich.WithProperty("Service", settings.ServiceName);
+
+            // Serilog records the current Activity's trace and span ids on every event.
+            if (settings.LogFormat.Equals("Json", StringComparison.OrdinalIgnoreCase))
+            {
+                logger.WriteTo.Console(new RenderedCompactJsonFormatter());
+            }
+            else
+            {
+                logger.WriteTo.Console(outputTemplate: PlainTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture);
+            }
+        });
+    }
+
+    public static void AddPlatformTelemetry(this WebApplicationBuilder builder, PlatformSettings settings)
+    {
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(settings.ServiceName, serviceInstanceId: Environment.MachineName + ":" + Environment.ProcessId))
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter(MeterPrefix, OutboxDispatcher.TelemetryName)
+                .AddPrometheusExporter(o => o.DisableTotalNameSuffixForCounters = false))
+            .WithTracing(tracing =>
+            {
+                tracing
+                    .AddSource(MeterPrefix, OutboxDispatcher.TelemetryName)
+                    .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsInfrastructurePath(ctx.Request.Path))
+                    .AddHttpClientInstrumentation()
+                    .AddEntityFrameworkCoreInstrumentation();
+                if (settings.OtlpEndpoint is { } endpoint)
+                {
+                    tracing.AddOtlpExporter(o => o.Endpoint = new Uri(endpoint));
+                }
+            });
+        _ = otel;
+    }
+
+    internal static bool IsInfrastructurePath(PathString path) =>
+        path.StartsWithSegments("/metrics") || path.StartsWithSegments("/health");
+}

@@ -1,0 +1,32 @@
+using MlPlatform.Host;
+using MlPlatform.Host.Configuration;
+using MlPlatform.Host.Infrastructure;
+
+// `MlPlatform.Host migrate` applies every enabled module's migrations and exits (production);
+// anything else runs the platform.
+var migrateOnly = args.Length > 0 && args[0] == "migrate";
+var hostArgs = migrateOnly ? args[1..] : args;
+
+WebApplication app;
+try
+{
+    app = PlatformHost.Build(hostArgs);
+}
+catch (InvalidConfigurationException ex)
+{
+    await Console.Error.WriteLineAsync("MlPlatform cannot start: " + ex.Message);
+    return 2;
+}
+
+if (migrateOnly)
+{
+    await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+    await Console.Out.WriteLineAsync("Migrations applied.");
+    return 0;
+}
+
+await PlatformHost.RunAsync(app);
+return 0;
+
+/// <summary>Entry point type, visible to WebApplicationFactory in the tests.</summary>
+public partial class Program;

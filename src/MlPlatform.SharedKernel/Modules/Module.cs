@@ -1,0 +1,41 @@
+using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.SharedKernel.Persistence;
+
+namespace MlPlatform.SharedKernel.Modules;
+
+/// <summary>
+/// Base class for a module with one DbContext: registers the context on the host's provider
+/// (SQLite file or PostgreSQL schema) and its health check, so modules only add what is theirs.
+/// </summary>
+public abstract class Module<TDbContext> : IModule
+    where TDbContext : ModuleDbContext
+{
+    public abstract string Name { get; }
+
+    public abstract string Schema { get; }
+
+    public Type DbContextType => typeof(TDbContext);
+
+    public void AddServices(IServiceCollection services, ModuleContext context)
+    {
+        services.AddModuleDbContext<TDbContext>(context.Database, Schema);
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck<TDbContext>>(
+            $"db:{Name}", tags: [HealthTags.Ready]);
+        AddModuleServices(services, context);
+    }
+
+    protected virtual void AddModuleServices(IServiceCollection services, ModuleContext context)
+    {
+    }
+
+    public virtual void MapEndpoints(IEndpointRouteBuilder endpoints)
+    {
+    }
+}
+
+public static class HealthTags
+{
+    public const string Ready = "ready";
+}

@@ -1,0 +1,46 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.SharedKernel.Messaging;
+
+namespace MlPlatform.SharedKernel.Persistence;
+
+public static class PersistenceRegistration
+{
+    /// <summary>Registers a module's DbContext (pooled) on the provider the host selected.</summary>
+    public static IServiceCollection AddModuleDbContext<TDbContext>(
+        this IServiceCollection services, DatabaseSettings settings, string schema)
+        where TDbContext : ModuleDbContext
+    {
+        services.AddDbContextPool<TDbContext>((sp, options) =>
+            Configure(options, settings, schema).AddInterceptors(sp.GetRequiredService<OutboxSignal>()));
+        return services;
+    }
+
+    /// <summary>The one place that turns settings into provider options (host, migrations, tests).</summary>
+    public static DbContextOptionsBuilder Configure(DbContextOptionsBuilder options, DatabaseSettings settings, string schema)
+    {
+        switch (settings.Provider)
+        {
+            case DatabaseProvider.PostgreSql:
+                options.UseNpgsql(settings.PostgreSqlConnectionString, npgsql => npgsql
+                    .MigrationsAssembly(DatabaseSettings.PostgreSqlMigrationsAssembly)
+                    .MigrationsHistoryTable(DatabaseSettings.MigrationsHistoryTable, schema));
+                break;
+            default:
+                options.UseSqlite(settings.SqliteConnectionString(schema), sqlite => sqlite
+                    .MigrationsAssembly(DatabaseSettings.SqliteMigrationsAssembly)
+                    .MigrationsHistoryTable(DatabaseSettings.MigrationsHistoryTable));
+                break;
+        }
+
+        return options;
+    }
+
+    public static DbContextOptions<TDbContext> CreateOptions<TDbContext>(DatabaseSettings settings, string schema)
+        where TDbContext : DbContext
+    {
+        var builder = new DbContextOptionsBuilder<TDbContext>();
+        Configure(builder, settings, schema);
+        return builder.Options;
+    }
+}
