@@ -1,3 +1,4 @@
+using MlPlatform.SharedKernel.Configuration;
 using MlPlatform.Host;
 using MlPlatform.Host.Configuration;
 using MlPlatform.Host.Infrastructure;

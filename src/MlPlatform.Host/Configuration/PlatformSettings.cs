@@ -1,13 +1,7 @@
+using MlPlatform.SharedKernel.Configuration;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.Host.Configuration;
-
-/// <summary>Start-up refuses to run with a setting it cannot use; the message names the setting.</summary>
-public sealed class InvalidConfigurationException(string setting, string problem)
-    : Exception($"Invalid configuration '{setting}': {problem}")
-{
-    public string Setting { get; } = setting;
-}
 
 /// <summary>The settings the host itself reads; modules read their own sections.</summary>
 public sealed record PlatformSettings(

@@ -1,3 +1,4 @@
+using MlPlatform.SharedKernel.Configuration;
 using MlPlatform.Host.Configuration;
 using MlPlatform.SharedKernel.Modules;
 using MlPlatform.SharedKernel.Persistence;
