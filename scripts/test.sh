@@ -69,12 +69,32 @@ pg_run() {
 }
 
 # ---------------------------------------------------------------- prerequisites
-for cmd in dotnet node npm; do
+# A fresh Debian machine may lack the PostgreSQL server and promtool: install them (root or sudo).
+SUDO=()
+[[ "$(id -u)" == 0 ]] || SUDO=(sudo)
+APT_UPDATED=0
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ "$APT_UPDATED" == 0 ]]; then
+    "${SUDO[@]}" apt-get update >&2
+    APT_UPDATED=1
+  fi
+  "${SUDO[@]}" apt-get install -y --no-install-recommends "$@" >&2
+}
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "PostgreSQL server binaries missing - installing"
+  apt_install postgresql-15 || apt_install postgresql
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+  log "promtool missing - installing the prometheus package (the tests check /metrics with it)"
+  apt_install prometheus
+fi
+for cmd in dotnet node npm promtool; do
   command -v "$cmd" >/dev/null || { log "error: '$cmd' not found on PATH"; exit 1; }
 done
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
 if [[ -z "$PGBIN" || ! -x "$PGBIN/initdb" ]]; then
-  log "error: PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb); install 'postgresql' (apt-get install -y postgresql)"
+  log "error: PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb)"
   exit 1
 fi
 # Make sure stray PG* variables do not redirect psql/pg_ctl.

@@ -16,10 +16,10 @@ internal sealed partial class DatabaseMigrator(
     {
         await PrepareSchedulerStoreAsync(cancellationToken);
 
-        foreach (var module in modules)
+        foreach (var module in modules.Where(m => m.DbContextType is not null))
         {
             await using var scope = services.CreateAsyncScope();
-            var db = (DbContext)scope.ServiceProvider.GetRequiredService(module.DbContextType);
+            var db = (DbContext)scope.ServiceProvider.GetRequiredService(module.DbContextType!);
             if (settings.Provider == DatabaseProvider.Sqlite)
             {
                 await EnableWriteAheadLog(settings.SqliteConnectionString(module.Schema), cancellationToken);

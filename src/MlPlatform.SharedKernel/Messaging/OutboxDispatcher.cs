@@ -129,6 +129,11 @@ public sealed partial class OutboxDispatcher(
     /// <summary>Delivers one batch of one module's outbox; true when more may be waiting.</summary>
     public async Task<bool> DispatchBatch(IModule module, OutboxOptions opts, CancellationToken cancellationToken)
     {
+        if (module.DbContextType is null)
+        {
+            return false;
+        }
+
         await using var scope = scopes.CreateAsyncScope();
         var db = (ModuleDbContext)scope.ServiceProvider.GetRequiredService(module.DbContextType);
         var now = clock.GetUtcNow();

@@ -15,8 +15,8 @@ public interface IModule
     /// <summary>The database schema the module owns (PostgreSQL); the SQLite file name in embedded mode.</summary>
     string Schema { get; }
 
-    /// <summary>The module's DbContext type; registered with the provider the host selected.</summary>
-    Type DbContextType { get; }
+    /// <summary>The module's DbContext type, registered with the provider the host selected; null for a module without data.</summary>
+    Type? DbContextType { get; }
 
     void AddServices(IServiceCollection services, ModuleContext context);
 
