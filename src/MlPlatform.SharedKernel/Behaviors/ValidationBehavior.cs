@@ -20,11 +20,11 @@ public sealed class ValidationBehavior<TMessage, TResponse>(IEnumerable<IValidat
             return await next(message, cancellationToken);
         }
 
-        var context = new ValidationContext<TMessage>(message);
         var failures = new List<FluentValidation.Results.ValidationFailure>();
         foreach (var validator in _validators)
         {
-            var result = await validator.ValidateAsync(context, cancellationToken);
+            // A context per validator: a shared one accumulates failures and reports them twice.
+            var result = await validator.ValidateAsync(new ValidationContext<TMessage>(message), cancellationToken);
             failures.AddRange(result.Errors);
         }
 
