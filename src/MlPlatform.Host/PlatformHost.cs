@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Text.Json;
 using FluentValidation;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -144,6 +143,13 @@ public static class PlatformHost
     /// <summary>Applies migrations when configured (embedded default) and then serves until stopped.</summary>
     public static async Task RunAsync(WebApplication app)
     {
+        await PrepareAsync(app);
+        await app.RunAsync();
+    }
+
+    /// <summary>Readies the databases before anything starts: migrations when configured, the scheduler's store always.</summary>
+    public static async Task PrepareAsync(WebApplication app)
+    {
         var settings = app.Services.GetRequiredService<PlatformSettings>();
         var migrator = app.Services.GetRequiredService<DatabaseMigrator>();
         if (settings.MigrateOnStart)
@@ -154,11 +160,7 @@ public static class PlatformHost
         {
             await migrator.PrepareSchedulerStoreAsync(app.Lifetime.ApplicationStopping);
         }
-
-        await app.RunAsync();
     }
-
-    internal static Assembly Assembly => typeof(PlatformHost).Assembly;
 }
 
 internal static class HealthResponse
