@@ -50,6 +50,10 @@ internal static class Observability
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter(MeterPrefix, OutboxDispatcher.TelemetryName)
+                // Prometheus reserves the _count suffix for histograms and summaries (promtool rejects it elsewhere).
+                .AddView("dotnet.assembly.count", "dotnet.assemblies.loaded")
+                .AddView("dotnet.process.cpu.count", "dotnet.process.cpus")
+                .AddView("dotnet.timer.count", "dotnet.timers.active")
                 .AddPrometheusExporter(o => o.DisableTotalNameSuffixForCounters = false))
             .WithTracing(tracing =>
             {
