@@ -33,10 +33,11 @@ public static class PlatformHost
         var modules = catalog.Where(m => settings.EnabledModules.Contains(m.Name)).ToList();
         var moduleContext = new ModuleContext(builder.Configuration, builder.Environment, settings.Database);
 
-        if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is null)
-        {
-            builder.WebHost.UseUrls(DefaultUrl);
-        }
+        // ASPNETCORE_URLS is host configuration, which appsettings.json's Urls would otherwise override.
+        var urls = Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is { Length: > 0 } fromEnvironment
+            ? fromEnvironment
+            : builder.Configuration["urls"];
+        builder.WebHost.UseUrls(string.IsNullOrWhiteSpace(urls) ? DefaultUrl : urls);
 
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -4,7 +4,13 @@ using MlPlatform.Host.Configuration;
 using MlPlatform.Host.Infrastructure;
 
 // `MlPlatform.Host migrate` applies every enabled module's migrations and exits (production);
+// `MlPlatform.Host healthcheck [url]` probes a running host (container health checks have no curl);
 // anything else runs the platform.
+if (args.Length > 0 && args[0] == "healthcheck")
+{
+    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : "http://127.0.0.1:8000/health/ready");
+}
+
 var migrateOnly = args.Length > 0 && args[0] == "migrate";
 var hostArgs = migrateOnly ? args[1..] : args;
 
