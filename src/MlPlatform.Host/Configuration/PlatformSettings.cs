@@ -10,6 +10,7 @@ public sealed record PlatformSettings(
     IReadOnlyList<string> EnabledModules,
     string LogFormat,
     string? OtlpEndpoint,
+    string OtlpProtocol,
     string ServiceName,
     long MaxRequestBodyBytes)
 {
@@ -63,12 +64,19 @@ public sealed record PlatformSettings(
             throw new InvalidConfigurationException("Observability:Otlp:Endpoint", $"'{otlp}' is not an absolute URI.");
         }
 
+        var otlpProtocol = configuration["Observability:Otlp:Protocol"] is { Length: > 0 } protocol ? protocol : "grpc";
+        if (otlpProtocol is not ("grpc" or "http/protobuf"))
+        {
+            throw new InvalidConfigurationException("Observability:Otlp:Protocol", $"'{otlpProtocol}' is not grpc or http/protobuf.");
+        }
+
         return new PlatformSettings(
             new DatabaseSettings(provider, postgres, Path.GetFullPath(dataDirectory)),
             ReadBool(configuration, "Database:MigrateOnStart", provider == DatabaseProvider.Sqlite),
             enabled,
             logFormat,
             string.IsNullOrWhiteSpace(otlp) ? null : otlp,
+            otlpProtocol,
             configuration["Observability:ServiceName"] is { Length: > 0 } name ? name : "mlplatform",
             ReadLong(configuration, "Gateway:MaxRequestBodyBytes", 30 * 1024 * 1024, min: 1024));
     }

@@ -1,5 +1,6 @@
 using MlPlatform.Host.Configuration;
 using MlPlatform.SharedKernel.Messaging;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -64,7 +65,18 @@ internal static class Observability
                     .AddEntityFrameworkCoreInstrumentation();
                 if (settings.OtlpEndpoint is { } endpoint)
                 {
-                    tracing.AddOtlpExporter(o => o.Endpoint = new Uri(endpoint));
+                    tracing.AddOtlpExporter(o =>
+                    {
+                        var uri = new Uri(endpoint);
+                        if (settings.OtlpProtocol == "http/protobuf")
+                        {
+                            // Over HTTP the exporter posts to the URL as given: add the signal's path.
+                            o.Protocol = OtlpExportProtocol.HttpProtobuf;
+                            uri = uri.AbsolutePath is "/" or "" ? new Uri(uri, "v1/traces") : uri;
+                        }
+
+                        o.Endpoint = uri;
+                    });
                 }
             });
         _ = otel;
