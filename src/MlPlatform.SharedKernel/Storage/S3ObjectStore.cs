@@ -259,10 +259,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async Task CheckAvailableAsync(CancellationToken cancellationToken = default)
     {
         await EnsureBucketAsync(cancellationToken);
-        // One key at most: proves the endpoint, the credentials and the bucket, cheaply.
-        await RunAsync(
-            ct => _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = _keyPrefix, MaxKeys = 1 }, ct),
-            cancellationToken);
+        // Proves the endpoint, the credentials and the bucket in one small answer that never pages.
+        await RunAsync(ct => _client.GetBucketLocationAsync(new GetBucketLocationRequest { BucketName = _bucket }, ct), cancellationToken);
     }
 
     public void Dispose()
@@ -356,7 +354,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
             try
             {
-                await RunAsync(ct => _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, MaxKeys = 1 }, ct), cancellationToken);
+                await RunAsync(ct => _client.GetBucketLocationAsync(new GetBucketLocationRequest { BucketName = _bucket }, ct), cancellationToken);
             }
             catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound || ex.ErrorCode == "NoSuchBucket")
             {
@@ -397,7 +395,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             ForcePathStyle = settings.ForcePathStyle,
             // Polly retries; SDK retries on top would multiply attempts and delays.
             MaxErrorRetry = 0,
-            Timeout = settings.Timeout,
+            // Only a backstop: the pipeline's per-attempt timeout should fire first, with its typed exception.
+            Timeout = settings.Timeout + settings.Timeout,
             ConnectTimeout = settings.Timeout < TimeSpan.FromSeconds(10) ? settings.Timeout : TimeSpan.FromSeconds(10),
             // Newer SDKs add CRC checksums by default, which S3-compatible servers often reject or ignore.
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,

@@ -180,7 +180,7 @@ public sealed partial record S3StoreSettings
         // Range checks happen in Validate; here only "is it a number that fits".
         return long.TryParse(text.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value is >= int.MinValue and <= int.MaxValue
             ? value
-            : throw new InvalidConfigurationException(Section + ":" + name, $"'{text}' is not a whole number.");
+            : throw new InvalidConfigurationException(Section + ":" + name, $"'{text}' is not a whole number up to {int.MaxValue}.");
     }
 
     private static TimeSpan ReadTimeSpan(IConfigurationSection section, string name, TimeSpan fallback)
