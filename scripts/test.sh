@@ -162,7 +162,9 @@ if port_open "$S3_PORT"; then
 else
   mkdir -p "$WORK/s3"
   log "starting s3rver on 127.0.0.1:$S3_PORT"
-  node "$S3RVER_JS" -d "$WORK/s3" -a 127.0.0.1 -p "$S3_PORT" --silent </dev/null >"$WORK/s3rver.log" 2>&1 &
+  # s3rver signs ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node >= 17) only
+  # offers through its legacy provider; without it every truncated listing answers 500.
+  node --openssl-legacy-provider "$S3RVER_JS" -d "$WORK/s3" -a 127.0.0.1 -p "$S3_PORT" --silent </dev/null >"$WORK/s3rver.log" 2>&1 &
   S3_PID=$!
   for _ in $(seq 1 300); do
     port_open "$S3_PORT" && break
