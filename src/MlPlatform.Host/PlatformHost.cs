@@ -1,5 +1,7 @@
 using System.Text.Json;
 using FluentValidation;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -10,6 +12,7 @@ using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.SharedKernel.Modules;
 using MlPlatform.SharedKernel.Storage;
+using MlPlatform.UserManagement.Contracts;
 using Scalar.AspNetCore;
 
 namespace MlPlatform.Host;
@@ -63,7 +66,11 @@ public static class PlatformHost
         });
         services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
         services.AddOpenApi();
-        services.AddAuthorization();
+        services.AddAuthorizationBuilder()
+            .AddPolicy(PlatformPolicies.Authenticated, p => p.RequireAuthenticatedUser())
+            .AddPolicy(PlatformPolicies.Admin, p => p.RequireAuthenticatedUser().RequireClaim(PlatformClaims.Admin, "true"))
+            // Defence in depth: an endpoint that forgot its policy still needs a caller.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
 
         services.AddMediator(o =>
         {
@@ -101,6 +108,13 @@ public static class PlatformHost
             module.AddServices(services, moduleContext);
         }
 
+        if (!modules.Any(m => m is UserManagement.UserManagementModule))
+        {
+            // Without the module that issues credentials, nothing authenticates: protected endpoints answer 401.
+            services.AddAuthentication(NoCredentialsHandler.SchemeName)
+                .AddScheme<AuthenticationSchemeOptions, NoCredentialsHandler>(NoCredentialsHandler.SchemeName, null);
+        }
+
         services.AddTransient<DatabaseMigrator>();
         builder.AddPlatformScheduler(settings, modules, moduleContext);
 
@@ -114,6 +128,12 @@ public static class PlatformHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<RequestBodyLimitMiddleware>(settings.MaxRequestBodyBytes);
+        app.UseAuthentication();
+        foreach (var module in modules)
+        {
+            module.UseMiddleware(app);
+        }
+
         app.UseAuthorization();
 
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();

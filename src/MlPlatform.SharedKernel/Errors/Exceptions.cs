@@ -46,3 +46,18 @@ public sealed class BadRequestException(string detail) : PlatformException("Bad 
 {
     public override int StatusCode => 400;
 }
+
+/// <summary>401: the credentials are missing or wrong (the answer never says which part).</summary>
+public sealed class UnauthorizedException(string detail) : PlatformException("Unauthorized", detail)
+{
+    public override int StatusCode => 401;
+}
+
+/// <summary>429: too many attempts; the answer carries Retry-After.</summary>
+public sealed class TooManyRequestsException(TimeSpan retryAfter, string detail)
+    : PlatformException("Too many requests", detail)
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
+
+    public override int StatusCode => 429;
+}

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Quartz;
@@ -21,6 +22,11 @@ public interface IModule
     void AddServices(IServiceCollection services, ModuleContext context);
 
     void MapEndpoints(IEndpointRouteBuilder endpoints);
+
+    /// <summary>Middleware the module adds to every request, after authentication and before authorization.</summary>
+    void UseMiddleware(IApplicationBuilder app)
+    {
+    }
 
     /// <summary>Adds the module's Quartz jobs and triggers to the host's one scheduler.</summary>
     void AddJobs(IQuartzBuilder quartz, ModuleContext context)
