@@ -18,8 +18,13 @@ internal sealed partial class DatabaseMigrator(
 
         foreach (var module in modules)
         {
+            if (module.DbContextType is not { } contextType)
+            {
+                continue;
+            }
+
             await using var scope = services.CreateAsyncScope();
-            var db = (DbContext)scope.ServiceProvider.GetRequiredService(module.DbContextType);
+            var db = (DbContext)scope.ServiceProvider.GetRequiredService(contextType);
             if (settings.Provider == DatabaseProvider.Sqlite)
             {
                 await EnableWriteAheadLog(settings.SqliteConnectionString(module.Schema), cancellationToken);

@@ -16,7 +16,7 @@ public abstract class Module<TDbContext> : IModule
 
     public abstract string Schema { get; }
 
-    public Type DbContextType => typeof(TDbContext);
+    public Type? DbContextType => typeof(TDbContext);
 
     public void AddServices(IServiceCollection services, ModuleContext context)
     {
