@@ -52,6 +52,14 @@ public sealed class ClusteredSchedulerTests(ITestOutputHelper output) : IAsyncLi
             .ToList();
         repeated.ShouldBeEmpty("a firing ran more than once\n" + Logs());
 
+        // Distinct fire times are not enough: a trigger both nodes hold fires on two cadences at once.
+        var scheduled = ticks.Select(t => t.ScheduledFireTime!.Value).Order().ToList();
+        var tooClose = scheduled.Zip(scheduled.Skip(1))
+            .Where(p => p.Second - p.First < TimeSpan.FromMilliseconds(900))
+            .Select(p => $"{p.First:O} then {p.Second:O}")
+            .ToList();
+        tooClose.ShouldBeEmpty("the 1 s trigger fired more often than once a second\n" + Logs());
+
         var sinceBothRunning = ticks.Where(t => t.StartedAt >= bothRunning).ToList();
         sinceBothRunning.Count.ShouldBeGreaterThanOrEqualTo(5, "the 1 s trigger should have fired at least 5 times in 9 s\n" + Logs());
         output.WriteLine($"{sinceBothRunning.Count} firings since both nodes ran, by node: " +
