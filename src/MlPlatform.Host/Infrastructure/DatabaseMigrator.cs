@@ -16,10 +16,15 @@ internal sealed partial class DatabaseMigrator(
     {
         await PrepareSchedulerStoreAsync(cancellationToken);
 
-        foreach (var module in modules.Where(m => m.DbContextType is not null))
+        foreach (var module in modules)
         {
+            if (module.DbContextType is not { } contextType)
+            {
+                continue;
+            }
+
             await using var scope = services.CreateAsyncScope();
-            var db = (DbContext)scope.ServiceProvider.GetRequiredService(module.DbContextType!);
+            var db = (DbContext)scope.ServiceProvider.GetRequiredService(contextType);
             if (settings.Provider == DatabaseProvider.Sqlite)
             {
                 await EnableWriteAheadLog(settings.SqliteConnectionString(module.Schema), cancellationToken);

@@ -26,6 +26,12 @@ internal static class Scheduling
             throw new InvalidConfigurationException("Scheduler:Clustered", "clustering needs the PostgreSQL database (SQLite is one host's file).");
         }
 
+        // The modules' jobs and triggers are declared in code and applied at every start. Replacing a
+        // stored trigger while another node holds it acquired lets both nodes fire it from then on
+        // (Quartz 4.7.3; ClusteredSchedulerTests saw it), so a clustered node keeps what the store
+        // holds unless told otherwise, e.g. for a release that changes a schedule, started on one node first.
+        var replaceDeclared = PlatformSettings.ReadBool(configuration, "Scheduler:ReplaceDeclaredTriggers", !clustered);
+
         builder.Services.AddQuartz(q =>
         {
             q.ConfigureScheduler(o =>
@@ -85,6 +91,11 @@ internal static class Scheduling
                 module.AddJobs(q, context);
             }
         });
+
+        if (!replaceDeclared)
+        {
+            builder.Services.Configure<QuartzOptions>(o => o.Scheduling.IgnoreDuplicates = true);
+        }
 
         builder.Services.AddQuartzHostedService(o =>
         {

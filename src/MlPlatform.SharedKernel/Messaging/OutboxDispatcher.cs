@@ -129,13 +129,13 @@ public sealed partial class OutboxDispatcher(
     /// <summary>Delivers one batch of one module's outbox; true when more may be waiting.</summary>
     public async Task<bool> DispatchBatch(IModule module, OutboxOptions opts, CancellationToken cancellationToken)
     {
-        if (module.DbContextType is null)
+        if (module.DbContextType is not { } contextType)
         {
-            return false;
+            return false; // A module without a database has no outbox.
         }
 
         await using var scope = scopes.CreateAsyncScope();
-        var db = (ModuleDbContext)scope.ServiceProvider.GetRequiredService(module.DbContextType);
+        var db = (ModuleDbContext)scope.ServiceProvider.GetRequiredService(contextType);
         var now = clock.GetUtcNow();
         await CleanupIfDue(module.Name, db, opts, now, cancellationToken);
 

@@ -16,7 +16,10 @@ public interface IModule
     /// <summary>The database schema the module owns (PostgreSQL); the SQLite file name in embedded mode.</summary>
     string Schema { get; }
 
-    /// <summary>The module's DbContext type, registered with the provider the host selected; null for a module without data.</summary>
+    /// <summary>
+    /// The module's DbContext type, registered with the provider the host selected; null for a module
+    /// that keeps no data of its own (it then has no migrations and no outbox).
+    /// </summary>
     Type? DbContextType { get; }
 
     void AddServices(IServiceCollection services, ModuleContext context);
