@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,6 +32,10 @@ public abstract class Module<TDbContext> : IModule
     }
 
     public virtual void MapEndpoints(IEndpointRouteBuilder endpoints)
+    {
+    }
+
+    public virtual void UseMiddleware(IApplicationBuilder app)
     {
     }
 }

@@ -40,6 +40,8 @@ public sealed class InProcessHost : IAsyncDisposable
             ["ConnectionStrings:PostgreSql"] = postgresConnectionString ?? string.Empty,
             ["Messaging:Outbox:PollInterval"] = "00:00:00.200",
             ["Scheduler:CheckinInterval"] = "00:00:01",
+            ["UserManagement:BootstrapAdmin:Username"] = TestUsers.AdminName,
+            ["UserManagement:BootstrapAdmin:Password"] = TestUsers.AdminPassword,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

@@ -13,14 +13,16 @@ public interface IAuditLog
 /// <param name="Action">What happened, dotted: <c>auth.login</c>, <c>project.member.role_changed</c>.</param>
 /// <param name="Outcome"><c>success</c>, <c>failure</c> or <c>denied</c>.</param>
 /// <param name="Resource">What it happened to: <c>user/{id}</c>, <c>project/{name}</c>.</param>
-/// <param name="ActorOverride">The actor when there is no authenticated principal yet (a login attempt's username).</param>
+/// <param name="ActorOverride">The actor when there is no authenticated principal yet (a login attempt's user id or name).</param>
+/// <param name="ActorTypeOverride"><c>user</c> or <c>service</c> for an <paramref name="ActorOverride"/> that is known; otherwise it is recorded as claimed.</param>
 public sealed record AuditEvent(
     string Action,
     string Outcome,
     string? Resource = null,
     Guid? ProjectId = null,
     string? Details = null,
-    string? ActorOverride = null);
+    string? ActorOverride = null,
+    string? ActorTypeOverride = null);
 
 public static class AuditOutcomes
 {

@@ -49,5 +49,5 @@ public sealed class UserManagementModule : Module<UserManagementDbContext>
     }
 
     /// <summary>Audits every state-changing request; runs after authentication so the actor is known.</summary>
-    public void UseMiddleware(IApplicationBuilder app) => app.UseMiddleware<AuditMiddleware>();
+    public override void UseMiddleware(IApplicationBuilder app) => app.UseMiddleware<AuditMiddleware>();
 }

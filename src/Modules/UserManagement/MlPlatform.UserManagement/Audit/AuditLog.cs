@@ -28,8 +28,8 @@ public sealed class AuditLog(IServiceScopeFactory scopes, IHttpContextAccessor h
         {
             OccurredAt = clock.GetUtcNow(),
             Actor = Truncate(auditEvent.ActorOverride ?? subject ?? "anonymous", 128),
-            ActorType = subject is null ? (auditEvent.ActorOverride is null ? "anonymous" : "claimed")
-                : principal!.IsServiceAccount() ? "service" : "user",
+            ActorType = auditEvent.ActorTypeOverride
+                ?? (subject is null ? (auditEvent.ActorOverride is null ? "anonymous" : "claimed") : principal!.IsServiceAccount() ? "service" : "user"),
             Action = Truncate(auditEvent.Action, 128),
             Resource = auditEvent.Resource is null ? null : Truncate(auditEvent.Resource, 512),
             ProjectId = auditEvent.ProjectId,

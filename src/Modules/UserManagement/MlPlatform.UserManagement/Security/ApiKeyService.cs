@@ -104,7 +104,7 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, IAuditLog audit, 
         await db.ApiKeys.Where(k => k.Id == keyId).ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), cancellationToken);
         await audit.RecordAsync(
             new AuditEvent("apikey.used", AuditOutcomes.Success, $"apikey/{keyId}", Guid.Parse(known.Principal.FindFirstValue(PlatformClaims.ServiceProject)!),
-                ActorOverride: known.Principal.FindFirstValue(PlatformClaims.Subject)),
+                ActorOverride: known.Principal.FindFirstValue(PlatformClaims.Subject), ActorTypeOverride: "service"),
             cancellationToken);
     }
 

@@ -62,7 +62,8 @@ public sealed class LoginHandler(
             var delay = throttle.Fail(login, command.ClientAddress);
             await audit.RecordAsync(
                 new AuditEvent("auth.login", AuditOutcomes.Failure, user is null ? null : $"user/{user.Id}",
-                    Details: user is { IsDisabled: true } ? "disabled" : "invalid credentials", ActorOverride: user?.Id.ToString() ?? login),
+                    Details: user is { IsDisabled: true } ? "disabled" : "invalid credentials", ActorOverride: user?.Id.ToString() ?? login,
+                    ActorTypeOverride: user is null ? null : "user"),
                 cancellationToken);
             if (delay > TimeSpan.Zero)
             {
@@ -81,7 +82,7 @@ public sealed class LoginHandler(
         user.LastLoginAt = clock.GetUtcNow();
         var response = sessions.Start(db, user, command.ClientAddress, command.UserAgent);
         await db.SaveChangesAsync(cancellationToken);
-        await audit.RecordAsync(new AuditEvent("auth.login", AuditOutcomes.Success, $"user/{user.Id}", ActorOverride: user.Id.ToString()), cancellationToken);
+        await audit.RecordAsync(new AuditEvent("auth.login", AuditOutcomes.Success, $"user/{user.Id}", ActorOverride: user.Id.ToString(), ActorTypeOverride: "user"), cancellationToken);
         return response;
     }
 }

@@ -42,7 +42,7 @@ public sealed class RefreshHandler(UserManagementDbContext db, SessionIssuer ses
         {
             await sessions.RevokeAsync(db.Sessions.Where(s => s.Id == session.Id), "refresh token reuse", cancellationToken);
             await audit.RecordAsync(
-                new AuditEvent("auth.refresh_reuse", AuditOutcomes.Denied, $"session/{session.Id}", Details: "token family revoked", ActorOverride: session.UserId.ToString()),
+                new AuditEvent("auth.refresh_reuse", AuditOutcomes.Denied, $"session/{session.Id}", Details: "token family revoked", ActorOverride: session.UserId.ToString(), ActorTypeOverride: "user"),
                 cancellationToken);
             throw new UnauthorizedException(Invalid);
         }

@@ -32,7 +32,7 @@ public sealed class RegisterHandler(UserAccounts accounts, UserManagementOptions
         }
 
         var user = await accounts.CreateAsync(command.Username, command.Email, command.Password, isAdmin: false, cancellationToken);
-        await audit.RecordAsync(new AuditEvent("user.registered", AuditOutcomes.Success, $"user/{user.Id}", ActorOverride: user.Id.ToString()), cancellationToken);
+        await audit.RecordAsync(new AuditEvent("user.registered", AuditOutcomes.Success, $"user/{user.Id}", ActorOverride: user.Id.ToString(), ActorTypeOverride: "user"), cancellationToken);
         return UserDto.From(user);
     }
 }
