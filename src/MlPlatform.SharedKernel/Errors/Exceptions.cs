@@ -6,6 +6,9 @@ public abstract class PlatformException(string title, string detail, Exception? 
     public string Title { get; } = title;
 
     public abstract int StatusCode { get; }
+
+    /// <summary>Extra members of the problem details (RFC 9457 extensions), e.g. a list of errors with their paths.</summary>
+    public virtual IReadOnlyDictionary<string, object?>? Extensions => null;
 }
 
 /// <summary>404: the object does not exist or the caller may not know that it does.</summary>
@@ -45,6 +48,12 @@ public sealed class PayloadTooLargeException(long limit)
 public sealed class BadRequestException(string detail) : PlatformException("Bad request", detail)
 {
     public override int StatusCode => 400;
+}
+
+/// <summary>415: the body's content type is not one the endpoint reads.</summary>
+public sealed class UnsupportedMediaTypeException(string detail) : PlatformException("Unsupported media type", detail)
+{
+    public override int StatusCode => 415;
 }
 
 /// <summary>401: the credentials are missing or wrong (the answer never says which part).</summary>

@@ -51,6 +51,14 @@ public sealed partial class ProblemDetailsExceptionHandler(
             },
         };
 
+        if (exception is PlatformException { Extensions: { } extensions })
+        {
+            foreach (var (name, value) in extensions)
+            {
+                problem.Extensions[name] = value;
+            }
+        }
+
         if (problem.Status >= 500)
         {
             LogUnhandled(logger, httpContext.Request.Method, httpContext.Request.Path, exception);
