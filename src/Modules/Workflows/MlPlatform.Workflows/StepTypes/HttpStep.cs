@@ -1,0 +1,194 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
+using MlPlatform.SharedKernel.Configuration;
+using MlPlatform.Workflows.Contracts.StepTypes;
+
+namespace MlPlatform.Workflows.StepTypes;
+
+/// <summary>
+/// <c>Workflows:Http:AllowedHosts</c>: the only hosts an <c>http</c> step may call. Entries are
+/// host names (<c>api.example.com</c>), sub-domain wildcards (<c>*.example.com</c>) or either with
+/// a port (<c>localhost:8080</c>, then only that port). Empty (the default): no http step is allowed.
+/// </summary>
+public sealed record HttpStepOptions(IReadOnlyList<string> AllowedHosts)
+{
+    public const string Setting = "Workflows:Http:AllowedHosts";
+
+    public static HttpStepOptions Read(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        // Accept both a JSON array and a comma-separated string (handy in environment variables).
+        var section = configuration.GetSection(Setting);
+        var values = section.Value is { } single
+            ? single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : section.GetChildren().Select(c => c.Value?.Trim()).OfType<string>().Where(v => v.Length > 0).ToArray();
+        foreach (var value in values)
+        {
+            var host = value.StartsWith("*.", StringComparison.Ordinal) ? value[2..] : value;
+            if (Uri.CheckHostName(HostPart(host)) == UriHostNameType.Unknown || host.Contains('/', StringComparison.Ordinal))
+            {
+                throw new InvalidConfigurationException(Setting, $"'{value}' is not a host name, '*.domain' or 'host:port'.");
+            }
+        }
+
+        return new HttpStepOptions(values.Select(v => v.ToLowerInvariant()).ToArray());
+    }
+
+    /// <summary>True when <paramref name="uri"/>'s host (and port, if the entry names one) is on the list.</summary>
+    public bool Allows(Uri uri)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        var host = uri.IdnHost.ToLowerInvariant();
+        foreach (var entry in AllowedHosts)
+        {
+            var pattern = entry;
+            string? port = null;
+            var colon = entry.LastIndexOf(':');
+            if (colon > 0 && !entry.EndsWith(']') && entry.Count(c => c == ':') == 1)
+            {
+                pattern = entry[..colon];
+                port = entry[(colon + 1)..];
+            }
+
+            if (port is not null && port != uri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                continue;
+            }
+
+            if (pattern.StartsWith("*.", StringComparison.Ordinal)
+                ? host.EndsWith(pattern[1..], StringComparison.Ordinal) && host.Length > pattern.Length - 1
+                : host == pattern.Trim('[', ']'))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string HostPart(string entry)
+    {
+        var colon = entry.LastIndexOf(':');
+        return colon > 0 && entry.Count(c => c == ':') == 1 && int.TryParse(entry[(colon + 1)..], out var port) && port is > 0 and < 65536
+            ? entry[..colon]
+            : entry.Trim('[', ']');
+    }
+}
+
+/// <summary>
+/// Calls a URL whose host is on <see cref="HttpStepOptions.AllowedHosts"/>. Validation at submit
+/// checks the URL, method, headers and host; a URL whose host comes from a template is checked
+/// again when the run resolves it. The executor arrives with the run engine.
+/// </summary>
+public sealed class HttpStep(HttpStepOptions options) : StepType
+{
+    public static readonly IReadOnlyList<string> Methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+    /// <summary>Headers the step may not set: they would change where or how the request goes.</summary>
+    private static readonly string[] ReservedHeaders = ["host", "content-length", "transfer-encoding", "connection"];
+
+    public override string Name => "http";
+
+    public override string Description => "Calls an HTTP(S) URL on the configured allow-list (Workflows:Http:AllowedHosts).";
+
+    public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
+    [
+        new("url", ParameterType.String, Required: true, Description: "Absolute http or https URL; its host must be on Workflows:Http:AllowedHosts."),
+        new("method", ParameterType.String, Default: JsonValue.Create("GET"), Description: "GET, POST, PUT, PATCH, DELETE or HEAD."),
+        new("headers", ParameterType.Object, Description: "Request headers: name to string value."),
+        new("body", ParameterType.Any, Description: "Request body: a string is sent as text, anything else as JSON."),
+    ];
+
+    protected override void ValidateValues(JsonObject parameters, IReadOnlyDictionary<string, JsonNode?> values, List<StepParameterError> errors)
+    {
+        if (values.TryGetValue("url", out var url))
+        {
+            CheckUrl(url!.GetValue<string>(), errors);
+        }
+        else if (StepTemplates.IsTemplated(parameters["url"]))
+        {
+            CheckTemplatedUrl(parameters["url"]!.GetValue<string>(), errors);
+        }
+
+        string? method = null;
+        if (values.TryGetValue("method", out var methodNode))
+        {
+            method = methodNode!.GetValue<string>().ToUpperInvariant();
+            if (!Methods.Contains(method))
+            {
+                errors.Add(new StepParameterError("method", $"Unknown method '{methodNode.GetValue<string>()}'; use one of {string.Join(", ", Methods)}."));
+            }
+        }
+
+        if (values.ContainsKey("body") && !StepTemplates.IsTemplated(parameters["method"]) && (method ?? "GET") is "GET" or "HEAD")
+        {
+            errors.Add(new StepParameterError("body", $"A {method ?? "GET"} request has no body; set method to POST, PUT, PATCH or DELETE."));
+        }
+
+        if (values.TryGetValue("headers", out var headers))
+        {
+            foreach (var (name, value) in headers!.AsObject())
+            {
+                var path = "headers." + name;
+                if (name.Length == 0 || name.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal)))
+                {
+                    errors.Add(new StepParameterError($"headers[\"{name}\"]", $"'{name}' is not a valid header name."));
+                }
+                else if (ReservedHeaders.Contains(name.ToLowerInvariant()))
+                {
+                    errors.Add(new StepParameterError(path, $"The header '{name}' is set by the platform."));
+                }
+                else if (value is not JsonValue v || v.GetValueKind() != System.Text.Json.JsonValueKind.String)
+                {
+                    errors.Add(new StepParameterError(path, "A header value must be a string."));
+                }
+                else if (v.GetValue<string>().Any(c => c is '\r' or '\n'))
+                {
+                    errors.Add(new StepParameterError(path, "A header value must be one line."));
+                }
+            }
+        }
+    }
+
+    /// <summary>Also for templated URLs: checks the part before the first template when it already holds the whole host.</summary>
+    private void CheckUrl(string url, List<StepParameterError> errors)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            errors.Add(new StepParameterError("url", $"'{url}' is not an absolute http or https URL."));
+            return;
+        }
+
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            errors.Add(new StepParameterError("url", "The URL must not carry credentials; send them in a header."));
+            return;
+        }
+
+        if (!options.Allows(uri))
+        {
+            errors.Add(new StepParameterError("url", options.AllowedHosts.Count == 0
+                ? $"The host '{uri.Authority}' is not allowed: no hosts are allowed until {HttpStepOptions.Setting} lists them."
+                : $"The host '{uri.Authority}' is not on the allow-list ({HttpStepOptions.Setting}: {string.Join(", ", options.AllowedHosts)})."));
+        }
+    }
+
+    /// <summary>
+    /// A templated URL is checked when its host is written out before the first template
+    /// (<c>https://api.example.com/${params.path}</c>); otherwise only when the run resolves it.
+    /// </summary>
+    private void CheckTemplatedUrl(string url, List<StepParameterError> errors)
+    {
+        var template = url.IndexOf("${", StringComparison.Ordinal);
+        var prefix = template < 0 ? url : url[..template];
+        var schemeEnd = prefix.IndexOf("://", StringComparison.Ordinal);
+        var authorityEnd = schemeEnd < 0 ? -1 : prefix.IndexOfAny(['/', '?', '#'], schemeEnd + 3);
+        if (authorityEnd > 0)
+        {
+            CheckUrl(prefix[..authorityEnd] + "/", errors);
+        }
+    }
+
+    public override Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken) =>
+        throw new StepFailedException("The http step cannot run yet: its executor arrives with the run engine.", retryable: false);
+}
