@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using MlPlatform.SharedKernel.Persistence;
+using MlPlatform.Workflows.Domain;
 
 namespace MlPlatform.Workflows.Persistence;
 
@@ -8,4 +9,8 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public const string SchemaName = "workflow_engine";
 
     public override string Schema => SchemaName;
+
+    public DbSet<Workflow> Workflows => Set<Workflow>();
+
+    public DbSet<WorkflowVersion> WorkflowVersions => Set<WorkflowVersion>();
 }
