@@ -33,13 +33,21 @@ public sealed class ModuleBoundaryTests
     [MemberData(nameof(Modules))]
     public void Given_module_Then_its_types_do_not_use_other_modules_implementation_types(string module)
     {
-        var otherNamespaces = ModuleNames.Where(m => m != module)
-            .SelectMany(m => Implementation(m).GetTypes().Select(t => t.Namespace).OfType<string>())
-            .Where(n => !n.EndsWith(".Contracts", StringComparison.Ordinal) && !n.Contains(".Contracts.", StringComparison.Ordinal))
+        // NetArchTest matches by prefix: a module's root namespace (MlPlatform.X) would also match its
+        // Contracts (MlPlatform.X.Contracts), so types in a root namespace are listed by full name.
+        // Namespaces outside MlPlatform (e.g. the regex generator's) belong to no module.
+        var otherImplementationTypes = ModuleNames.Where(m => m != module)
+            .SelectMany(m => Implementation(m).GetTypes())
+            .Where(t => t.Namespace is { } n && n.StartsWith("MlPlatform.", StringComparison.Ordinal)
+                && !n.EndsWith(".Contracts", StringComparison.Ordinal) && !n.Contains(".Contracts.", StringComparison.Ordinal))
+            .ToList();
+        var rootNamespaces = ModuleNames.Select(m => $"MlPlatform.{m}").ToHashSet();
+        var forbidden = otherImplementationTypes
+            .Select(t => rootNamespaces.Contains(t.Namespace!) ? t.FullName! : t.Namespace!)
             .Distinct()
             .ToArray();
 
-        var result = Types.InAssembly(Implementation(module)).ShouldNot().HaveDependencyOnAny(otherNamespaces).GetResult();
+        var result = Types.InAssembly(Implementation(module)).ShouldNot().HaveDependencyOnAny(forbidden).GetResult();
 
         result.IsSuccessful.ShouldBeTrue($"{module} uses: {string.Join(", ", result.FailingTypeNames ?? [])}");
     }
