@@ -117,9 +117,17 @@ public static class DefinitionDocument
 
     private static string FirstSentence(string message)
     {
-        // System.Text.Json appends "Path: $ | LineNumber: 0 | BytePositionInLine: 3." (0-based); ours are above.
-        var cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
+        // System.Text.Json appends "[Path: $ |] LineNumber: 0 | BytePositionInLine: 3." (0-based); ours are above.
+        foreach (var marker in new[] { " Path: ", " LineNumber: " })
+        {
+            var cut = message.IndexOf(marker, StringComparison.Ordinal);
+            if (cut > 0)
+            {
+                message = message[..cut];
+            }
+        }
+
+        return message;
     }
 }
 

@@ -420,6 +420,7 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
             .Select(c => c.Name)
             .FirstOrDefault();
 
+    /// <summary>Edits between two names, a swap of neighbours counting as one (optimal string alignment).</summary>
     private static int EditDistance(string a, string b)
     {
         if (Math.Abs(a.Length - b.Length) > 2)
@@ -427,32 +428,44 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
             return int.MaxValue;
         }
 
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
         for (var j = 0; j <= b.Length; j++)
         {
-            previous[j] = j;
+            d[0, j] = j;
         }
 
         for (var i = 1; i <= a.Length; i++)
         {
-            current[0] = i;
             for (var j = 1; j <= b.Length; j++)
             {
                 var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
             }
-
-            (previous, current) = (current, previous);
         }
 
-        return previous[b.Length];
+        return d[a.Length, b.Length];
     }
 
-    /// <summary>Answers "is a upstream of b" by walking b's dependencies, remembering what each walk saw.</summary>
+    /// <summary>
+    /// Answers "is a upstream of b". A short walk up from b settles most questions (a template
+    /// usually names a near ancestor); when the walk gets long, every descendant of a is marked once
+    /// and reused, so a 25,000-step chain whose steps all read the first one stays linear.
+    /// </summary>
     private sealed class UpstreamIndex(List<int>[] dependencies)
     {
-        private readonly Dictionary<int, HashSet<int>> _ancestors = [];
+        private const int WalkBudget = 4_096;
+        private const int MaxMarkedCandidates = 256;
+        private readonly Dictionary<int, bool[]> _descendants = [];
+        private List<int>[]? _dependents;
 
         public bool IsUpstream(int candidate, int step)
         {
@@ -461,26 +474,76 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
                 return true;
             }
 
-            if (!_ancestors.TryGetValue(step, out var ancestors))
+            if (_descendants.TryGetValue(candidate, out var marked))
             {
-                ancestors = [];
-                var stack = new Stack<int>(dependencies[step]);
-                while (stack.Count > 0)
-                {
-                    var node = stack.Pop();
-                    if (ancestors.Add(node))
-                    {
-                        foreach (var dependency in dependencies[node])
-                        {
-                            stack.Push(dependency);
-                        }
-                    }
-                }
-
-                _ancestors[step] = ancestors;
+                return marked[step];
             }
 
-            return ancestors.Contains(candidate);
+            var seen = new HashSet<int>();
+            var stack = new Stack<int>(dependencies[step]);
+            var unbounded = _descendants.Count >= MaxMarkedCandidates;
+            while (stack.Count > 0 && (unbounded || seen.Count < WalkBudget))
+            {
+                var node = stack.Pop();
+                if (node == candidate)
+                {
+                    return true;
+                }
+
+                if (seen.Add(node))
+                {
+                    foreach (var dependency in dependencies[node])
+                    {
+                        stack.Push(dependency);
+                    }
+                }
+            }
+
+            if (stack.Count == 0)
+            {
+                return false;
+            }
+
+            marked = MarkDescendants(candidate);
+            _descendants[candidate] = marked;
+            return marked[step];
+        }
+
+        private bool[] MarkDescendants(int candidate)
+        {
+            if (_dependents is null)
+            {
+                _dependents = new List<int>[dependencies.Length];
+                for (var i = 0; i < dependencies.Length; i++)
+                {
+                    _dependents[i] = [];
+                }
+
+                for (var i = 0; i < dependencies.Length; i++)
+                {
+                    foreach (var dependency in dependencies[i])
+                    {
+                        _dependents[dependency].Add(i);
+                    }
+                }
+            }
+
+            var marked = new bool[dependencies.Length];
+            var stack = new Stack<int>(_dependents[candidate]);
+            while (stack.Count > 0)
+            {
+                var node = stack.Pop();
+                if (!marked[node])
+                {
+                    marked[node] = true;
+                    foreach (var dependent in _dependents[node])
+                    {
+                        stack.Push(dependent);
+                    }
+                }
+            }
+
+            return marked;
         }
     }
 }
