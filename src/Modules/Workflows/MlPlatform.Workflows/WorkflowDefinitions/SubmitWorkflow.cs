@@ -35,7 +35,9 @@ public sealed class SubmitWorkflowHandler(WorkflowsDbContext db, IProjectAuthori
         for (var attempt = 1; ; attempt++)
         {
             db.ChangeTracker.Clear();
+            // Whole milliseconds: what SQLite stores, so this answer equals a later read.
             var now = clock.GetUtcNow();
+            now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond));
             var workflow = await db.Workflows
                 .SingleOrDefaultAsync(w => w.ProjectId == access.ProjectId && w.Name == name && w.DeletedAt == null, cancellationToken);
             if (workflow is not null)
