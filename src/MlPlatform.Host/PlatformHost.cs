@@ -49,6 +49,14 @@ public static class PlatformHost
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = edge.MaxRequestBodyBytes;
         });
+        // The mediator's generated registrations include every module's handlers; those of disabled
+        // modules cannot be built (their DbContext is absent) and are never asked for, so the container
+        // must not try them all at start. Scopes are still validated.
+        builder.Host.UseDefaultServiceProvider(o =>
+        {
+            o.ValidateScopes = true;
+            o.ValidateOnBuild = false;
+        });
         builder.Host.ConfigureHostOptions(o =>
             o.ShutdownTimeout = PlatformSettings.ReadTimeSpan(builder.Configuration, "Platform:ShutdownTimeout", TimeSpan.FromSeconds(30), TimeSpan.Zero));
 
@@ -110,7 +118,7 @@ public static class PlatformHost
             module.AddServices(services, moduleContext);
         }
 
-        if (!modules.Any(m => m is UserManagement.UserManagementModule))
+        if (!services.Any(d => d.ServiceType == typeof(IAuthenticationService)))
         {
             // Without the module that issues credentials, nothing authenticates: protected endpoints answer 401.
             services.AddAuthentication(NoCredentialsHandler.SchemeName)
