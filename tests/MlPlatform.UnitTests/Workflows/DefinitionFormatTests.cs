@@ -178,3 +178,43 @@ public sealed class DefinitionFormatTests
         loaded.Steps[1].Retries.ShouldBe(new RetryPolicy(2, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(10)));
     }
 }
+
+public sealed class ExampleDefinitionTests
+{
+    private static string RepositoryRoot
+    {
+        get
+        {
+            var directory = new DirectoryInfo(AppContext.BaseDirectory);
+            while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "MlPlatform.sln")))
+            {
+                directory = directory.Parent;
+            }
+
+            return directory?.FullName ?? throw new InvalidOperationException("MlPlatform.sln not found above the test binaries.");
+        }
+    }
+
+    [Fact]
+    public void Given_the_example_workflows_Then_each_is_valid()
+    {
+        var files = Directory.GetFiles(Path.Combine(RepositoryRoot, "examples", "workflows"), "*.yaml");
+
+        files.ShouldNotBeEmpty();
+        foreach (var file in files)
+        {
+            Definitions.Yaml(File.ReadAllText(file)).Errors.ShouldBeEmpty(file);
+        }
+    }
+
+    [Fact]
+    public void Given_the_README_workflow_example_Then_it_is_valid()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot, "README.md"));
+        var section = readme[readme.IndexOf("## Workflow definitions", StringComparison.Ordinal)..];
+        var start = section.IndexOf("```yaml\n", StringComparison.Ordinal) + "```yaml\n".Length;
+        var yaml = section[start..section.IndexOf("```", start, StringComparison.Ordinal)];
+
+        Definitions.Yaml(yaml).Errors.ShouldBeEmpty();
+    }
+}
