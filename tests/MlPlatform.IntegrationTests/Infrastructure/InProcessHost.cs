@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.Host;
 using MlPlatform.SharedKernel.Modules;
 using MlPlatform.SharedKernel.Persistence;
@@ -30,7 +31,8 @@ public sealed class InProcessHost : IAsyncDisposable
         string dataDirectory,
         string? postgresConnectionString,
         IEnumerable<IModule> extraModules,
-        IDictionary<string, string?>? settings = null)
+        IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? testServices = null)
     {
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
@@ -49,7 +51,19 @@ public sealed class InProcessHost : IAsyncDisposable
         }
 
         var args = values.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();
-        var app = PlatformHost.Build(args, builder => builder.WebHost.UseTestServer(), extraModules);
+        var app = PlatformHost.Build(
+            args,
+            builder =>
+            {
+                builder.WebHost.UseTestServer();
+                if (testServices is not null)
+                {
+                    // Applied when the container is built, after the host's own registrations, so a
+                    // test can replace a singleton such as the TimeProvider.
+                    builder.Host.UseServiceProviderFactory(new OverridingServiceProviderFactory(testServices));
+                }
+            },
+            extraModules);
         await PlatformHost.PrepareAsync(app);
         await app.StartAsync();
         return new InProcessHost(app);
@@ -60,5 +74,16 @@ public sealed class InProcessHost : IAsyncDisposable
         Client.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
+    }
+
+    private sealed class OverridingServiceProviderFactory(Action<IServiceCollection> overrides) : IServiceProviderFactory<IServiceCollection>
+    {
+        public IServiceCollection CreateBuilder(IServiceCollection services)
+        {
+            overrides(services);
+            return services;
+        }
+
+        public IServiceProvider CreateServiceProvider(IServiceCollection containerBuilder) => containerBuilder.BuildServiceProvider();
     }
 }
