@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using MlPlatform.Gateway;
 using MlPlatform.Host.Configuration;
 using MlPlatform.Host.Infrastructure;
 using MlPlatform.SharedKernel.Behaviors;
@@ -34,6 +35,8 @@ public static class PlatformHost
         var settings = PlatformSettings.Read(builder.Configuration, catalog.Select(m => m.Name).ToList());
         var modules = catalog.Where(m => settings.EnabledModules.Contains(m.Name)).ToList();
         var moduleContext = new ModuleContext(builder.Configuration, builder.Environment, settings.Database);
+        // The edge is part of every host, whether or not the Gateway module (its database) is enabled.
+        var edge = builder.Services.AddPlatformEdge(builder.Configuration);
 
         // ASPNETCORE_URLS is host configuration, which appsettings.json's Urls would otherwise override.
         var urls = Environment.GetEnvironmentVariable("ASPNETCORE_URLS") is { Length: > 0 } fromEnvironment
@@ -44,7 +47,15 @@ public static class PlatformHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = settings.MaxRequestBodyBytes;
+            k.Limits.MaxRequestBodySize = edge.MaxRequestBodyBytes;
+        });
+        // The mediator's generated registrations include every module's handlers; those of disabled
+        // modules cannot be built (their DbContext is absent) and are never asked for, so the container
+        // must not try them all at start. Scopes are still validated.
+        builder.Host.UseDefaultServiceProvider(o =>
+        {
+            o.ValidateScopes = true;
+            o.ValidateOnBuild = false;
         });
         builder.Host.ConfigureHostOptions(o =>
             o.ShutdownTimeout = PlatformSettings.ReadTimeSpan(builder.Configuration, "Platform:ShutdownTimeout", TimeSpan.FromSeconds(30), TimeSpan.Zero));
@@ -107,7 +118,7 @@ public static class PlatformHost
             module.AddServices(services, moduleContext);
         }
 
-        if (!modules.Any(m => m is UserManagement.UserManagementModule))
+        if (!services.Any(d => d.ServiceType == typeof(IAuthenticationService)))
         {
             // Without the module that issues credentials, nothing authenticates: protected endpoints answer 401.
             services.AddAuthentication(NoCredentialsHandler.SchemeName)
@@ -118,16 +129,18 @@ public static class PlatformHost
         builder.AddPlatformScheduler(settings, modules, moduleContext);
 
         var app = builder.Build();
-        ConfigurePipeline(app, settings, modules);
+        ConfigurePipeline(app, modules);
         return app;
     }
 
-    private static void ConfigurePipeline(WebApplication app, PlatformSettings settings, List<IModule> modules)
+    private static void ConfigurePipeline(WebApplication app, List<IModule> modules)
     {
+        // Outside the exception handler, so errors carry the correlation id and security headers too.
+        app.UsePlatformEdge();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseMiddleware<RequestBodyLimitMiddleware>(settings.MaxRequestBodyBytes);
-        app.UseAuthentication();
+        // CORS, body limits, authentication and rate limits; then the modules' own middleware (audit).
+        app.UsePlatformEdgeLimits();
         foreach (var module in modules)
         {
             module.UseMiddleware(app);
@@ -152,7 +165,11 @@ public static class PlatformHost
             }),
             optionsName: null).AllowAnonymous();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
-        app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowAnonymous();
+        // The reference's CSP allows this host only: no fonts from a CDN, no telemetry.
+        app.MapScalarApiReference(PlatformEdge.DocsPath, o => o
+            .WithOpenApiRoutePattern("/openapi/{documentName}.json")
+            .DisableDefaultFonts()
+            .DisableTelemetry()).AllowAnonymous();
 
         foreach (var module in modules)
         {

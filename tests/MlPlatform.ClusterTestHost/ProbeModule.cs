@@ -40,6 +40,13 @@ public sealed class ProbeModule : IModule
             await scheduler.TriggerJob(SlowJob.Key, data, cancellationToken);
             return Results.Accepted();
         }).AllowAnonymous();
+
+        // A request that is still in flight when the host is asked to stop (graceful shutdown tests).
+        endpoints.MapGet("/probe/sleep", async (int ms) =>
+        {
+            await Task.Delay(ms, CancellationToken.None);
+            return Results.Ok(new { slept = ms });
+        }).AllowAnonymous();
     }
 
     public void AddJobs(IQuartzBuilder quartz, ModuleContext context)

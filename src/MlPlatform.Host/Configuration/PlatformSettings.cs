@@ -3,7 +3,7 @@ using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.Host.Configuration;
 
-/// <summary>The settings the host itself reads; modules read their own sections.</summary>
+/// <summary>The settings the host itself reads; modules and the edge (<c>Gateway:*</c>) read their own sections.</summary>
 public sealed record PlatformSettings(
     DatabaseSettings Database,
     bool MigrateOnStart,
@@ -11,8 +11,7 @@ public sealed record PlatformSettings(
     string LogFormat,
     string? OtlpEndpoint,
     string OtlpProtocol,
-    string ServiceName,
-    long MaxRequestBodyBytes)
+    string ServiceName)
 {
     public static PlatformSettings Read(IConfiguration configuration, IReadOnlyCollection<string> knownModules)
     {
@@ -77,8 +76,7 @@ public sealed record PlatformSettings(
             logFormat,
             string.IsNullOrWhiteSpace(otlp) ? null : otlp,
             otlpProtocol,
-            configuration["Observability:ServiceName"] is { Length: > 0 } name ? name : "mlplatform",
-            ReadLong(configuration, "Gateway:MaxRequestBodyBytes", 30 * 1024 * 1024, min: 1024));
+            configuration["Observability:ServiceName"] is { Length: > 0 } name ? name : "mlplatform");
     }
 
     private static string[] ReadEnabledModules(IConfiguration configuration, IReadOnlyCollection<string> knownModules)

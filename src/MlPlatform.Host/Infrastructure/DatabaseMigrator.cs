@@ -30,9 +30,11 @@ internal sealed partial class DatabaseMigrator(
                 await EnableWriteAheadLog(settings.SqliteConnectionString(module.Schema), cancellationToken);
             }
 
-            var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+            // Asking for pending migrations first would query a history table that may not exist yet
+            // (logged as an error on a fresh database); count what is applied afterwards instead.
             await db.Database.MigrateAsync(cancellationToken);
-            LogMigrated(logger, module.Name, pending.Count);
+            var applied = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Count();
+            LogMigrated(logger, module.Name, applied);
         }
     }
 
@@ -65,6 +67,6 @@ internal sealed partial class DatabaseMigrator(
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Database of module {Module} is up to date ({Applied} migration(s) applied)")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Database of module {Module} is up to date ({Applied} migration(s))")]
     private static partial void LogMigrated(ILogger logger, string module, int applied);
 }

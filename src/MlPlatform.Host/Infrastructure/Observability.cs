@@ -73,6 +73,9 @@ internal static class Observability
                             // Over HTTP the exporter posts to the URL as given: add the signal's path.
                             o.Protocol = OtlpExportProtocol.HttpProtobuf;
                             uri = uri.AbsolutePath is "/" or "" ? new Uri(uri, "v1/traces") : uri;
+                            // Otherwise it takes its client from IHttpClientFactory, with the edge's retries on
+                            // top of its own: more attempts against a collector that is already struggling.
+                            o.HttpClientFactory = () => new HttpClient { Timeout = TimeSpan.FromMilliseconds(o.TimeoutMilliseconds) };
                         }
 
                         o.Endpoint = uri;

@@ -46,6 +46,7 @@ public sealed class StartupTests
     [InlineData("--Modules:Enabled=Predictions,Billing", "Modules:Enabled")]
     [InlineData("--Scheduler:ThreadCount=zero", "Scheduler:ThreadCount")]
     [InlineData("--Database:Provider=PostgreSql", "ConnectionStrings:PostgreSql")]
+    [InlineData("--Gateway:Cors:AllowedOrigins=app.example.com", "Gateway:Cors:AllowedOrigins")]
     public async Task Given_invalid_setting_When_host_starts_Then_it_exits_non_zero_naming_the_setting(string argument, string setting)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "mlp-startup-" + Guid.NewGuid().ToString("N")[..8]);

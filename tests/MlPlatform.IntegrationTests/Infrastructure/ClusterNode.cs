@@ -52,7 +52,7 @@ public sealed class ClusterNode : IAsyncDisposable
         }
     }
 
-    public static ClusterNode Start(string name, string postgresConnectionString)
+    public static ClusterNode Start(string name, string postgresConnectionString, params string[] extraArguments)
     {
         var hostPath = HostAssemblyPath;
         var port = FreePort();
@@ -77,7 +77,7 @@ public sealed class ClusterNode : IAsyncDisposable
                      "--Database:MigrateOnStart=true",
                      "--Scheduler:CheckinInterval=00:00:01",
                      "--Platform:ShutdownTimeout=00:00:02",
-                 })
+                 }.Concat(extraArguments))
         {
             start.ArgumentList.Add(arg);
         }
@@ -141,6 +141,19 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM, as a service manager or container runtime stops a host, and the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
     }
 
     /// <summary>The last lines the process wrote to stdout and stderr, for failure messages.</summary>

@@ -51,8 +51,6 @@ public sealed class PlatformSettingsTests
     [InlineData("Modules:Enabled", "Predictions,Billing", "Modules:Enabled")]
     [InlineData("Logging:Format", "xml", "Logging:Format")]
     [InlineData("Observability:Otlp:Endpoint", "not a uri", "Observability:Otlp:Endpoint")]
-    [InlineData("Gateway:MaxRequestBodyBytes", "ten", "Gateway:MaxRequestBodyBytes")]
-    [InlineData("Gateway:MaxRequestBodyBytes", "-1", "Gateway:MaxRequestBodyBytes")]
     [InlineData("ConnectionStrings:PostgreSql", "Host=db;NoSuchKeyword=1", "ConnectionStrings:PostgreSql")]
     public void Given_invalid_setting_Then_reading_fails_naming_the_setting(string key, string value, string named)
     {

@@ -1,33 +1,42 @@
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Metadata;
 using MlPlatform.SharedKernel.Errors;
 
-namespace MlPlatform.Host.Infrastructure;
+namespace MlPlatform.Gateway.BodyLimits;
 
 /// <summary>
 /// Answers 413 for a body over the limit: at once when Content-Length says so, or as soon as a
-/// chunked body passes it. Endpoints that stream large uploads raise their own limit through
-/// <see cref="IHttpMaxRequestBodySizeFeature"/>-aware metadata later.
+/// chunked body passes it. The limit is <c>Gateway:MaxRequestBodyBytes</c> unless the endpoint or
+/// its group carries <see cref="IRequestSizeLimitMetadata"/> (<c>.WithRequestBodyLimit(bytes)</c>).
+/// Checked here rather than left to Kestrel so the test server, which enforces nothing, behaves the same.
 /// </summary>
 internal sealed class RequestBodyLimitMiddleware(RequestDelegate next, long defaultLimit)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var limit = context.GetEndpoint()?.Metadata.GetMetadata<IRequestSizeLimitMetadata>()?.MaxRequestBodySize ?? defaultLimit;
+        var metadata = context.GetEndpoint()?.Metadata.GetMetadata<IRequestSizeLimitMetadata>();
+        // Metadata with no size (DisableRequestSizeLimit) lifts the limit altogether.
+        var limit = metadata is null ? defaultLimit : metadata.MaxRequestBodySize;
         var feature = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (feature is { IsReadOnly: false })
         {
             feature.MaxRequestBodySize = limit;
         }
 
-        if (context.Request.ContentLength is { } length && length > limit)
+        if (limit is not { } max)
         {
-            throw new PayloadTooLargeException(limit);
+            return next(context);
+        }
+
+        if (context.Request.ContentLength is { } length && length > max)
+        {
+            throw new PayloadTooLargeException(max);
         }
 
         if (context.Request.ContentLength is null && context.Request.Body.CanRead)
         {
-            context.Request.Body = new LimitedReadStream(context.Request.Body, limit);
+            context.Request.Body = new LimitedReadStream(context.Request.Body, max);
         }
 
         return next(context);
