@@ -58,9 +58,10 @@ public sealed class InProcessHost : IAsyncDisposable
                 builder.WebHost.UseTestServer();
                 if (testServices is not null)
                 {
-                    // Applied when the container is built, after the host's own registrations, so a
-                    // test can replace a singleton such as the TimeProvider.
-                    builder.Host.UseServiceProviderFactory(new OverridingServiceProviderFactory(testServices));
+                    // Applied when the container is built, after the host's own registrations (and
+                    // whatever service provider options the host chose), so a test can replace a
+                    // singleton such as the TimeProvider.
+                    builder.Host.ConfigureContainer<IServiceCollection>((_, services) => testServices(services));
                 }
             },
             extraModules);
@@ -74,16 +75,5 @@ public sealed class InProcessHost : IAsyncDisposable
         Client.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
-    }
-
-    private sealed class OverridingServiceProviderFactory(Action<IServiceCollection> overrides) : IServiceProviderFactory<IServiceCollection>
-    {
-        public IServiceCollection CreateBuilder(IServiceCollection services)
-        {
-            overrides(services);
-            return services;
-        }
-
-        public IServiceProvider CreateServiceProvider(IServiceCollection containerBuilder) => containerBuilder.BuildServiceProvider();
     }
 }

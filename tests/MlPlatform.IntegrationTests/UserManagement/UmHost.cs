@@ -75,7 +75,17 @@ public sealed class UmHost : IAsyncDisposable
         Directory.CreateDirectory(dataDirectory);
         var postgres = provider == DatabaseProvider.PostgreSql ? await PostgresDatabase.CreateAsync() : null;
         var moduleList = (modules ?? []).ToList();
-        var values = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>(), StringComparer.OrdinalIgnoreCase);
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            // The edge's request budgets are the Gateway tests' subject; here they would only make a
+            // test's answer depend on how many requests the tests before it made.
+            ["Gateway:RateLimits:Enabled"] = "false",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            values[key] = value;
+        }
+
         var host = await Start(provider, dataDirectory, postgres, values, testServices, moduleList);
         return new UmHost(provider, dataDirectory, postgres, host, values, testServices, moduleList);
     }
