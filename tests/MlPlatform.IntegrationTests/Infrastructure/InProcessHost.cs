@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.Host;
 using MlPlatform.SharedKernel.Modules;
 using MlPlatform.SharedKernel.Persistence;
@@ -30,7 +31,8 @@ public sealed class InProcessHost : IAsyncDisposable
         string dataDirectory,
         string? postgresConnectionString,
         IEnumerable<IModule> extraModules,
-        IDictionary<string, string?>? settings = null)
+        IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? testServices = null)
     {
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
@@ -49,7 +51,20 @@ public sealed class InProcessHost : IAsyncDisposable
         }
 
         var args = values.Select(kv => $"--{kv.Key}={kv.Value}").ToArray();
-        var app = PlatformHost.Build(args, builder => builder.WebHost.UseTestServer(), extraModules);
+        var app = PlatformHost.Build(
+            args,
+            builder =>
+            {
+                builder.WebHost.UseTestServer();
+                if (testServices is not null)
+                {
+                    // Applied when the container is built, after the host's own registrations (and
+                    // whatever service provider options the host chose), so a test can replace a
+                    // singleton such as the TimeProvider.
+                    builder.Host.ConfigureContainer<IServiceCollection>((_, services) => testServices(services));
+                }
+            },
+            extraModules);
         await PlatformHost.PrepareAsync(app);
         await app.StartAsync();
         return new InProcessHost(app);

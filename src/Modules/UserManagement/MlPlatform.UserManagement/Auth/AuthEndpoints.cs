@@ -61,8 +61,10 @@ public static class AuthEndpoints
             .WithSummary("Revoke one of my sessions")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        auth.MapPost("/register", async Task<Created<UserDto>> (RegisterRequest body, IMediator mediator, CancellationToken ct) =>
+        auth.MapPost("/register", async Task<Created<UserDto>> (RegisterRequest body, UserManagementOptions options, IMediator mediator, CancellationToken ct) =>
             {
+                // Before validation: while the feature is off, its rules (the password policy) are nobody's business.
+                RegisterHandler.EnsureEnabled(options);
                 var created = await mediator.Send(new Register.Register(body.Username ?? string.Empty, body.Email, body.Password ?? string.Empty), ct);
                 return TypedResults.Created($"/api/v1/users/{created.Id}", created);
             })

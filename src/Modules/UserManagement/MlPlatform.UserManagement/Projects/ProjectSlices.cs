@@ -18,7 +18,7 @@ public sealed record MemberDto(Guid UserId, string Username, string Role, bool I
 public static partial class ProjectRules
 {
     /// <summary>Project names go into URLs and headers: lower-case letters, digits and dashes only.</summary>
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{1,62}$")]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{1,62}\z")]
     public static partial Regex NamePattern();
 }
 

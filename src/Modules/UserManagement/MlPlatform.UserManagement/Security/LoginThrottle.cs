@@ -3,21 +3,25 @@ using System.Collections.Concurrent;
 namespace MlPlatform.UserManagement.Security;
 
 /// <summary>
-/// Slows down and then refuses repeated failed logins, counted per login name and per client
-/// address within a sliding window, so neither guessing one account's password nor spraying
-/// many accounts from one address pays off. Counts live in this host's memory.
+/// Slows down and then refuses repeated failed logins, counted per login name, per account and
+/// per client address within a sliding window, so neither guessing one account's password (under
+/// any of its names) nor spraying many accounts from one address pays off. Counts live in this
+/// host's memory.
 /// </summary>
 public sealed class LoginThrottle(UserManagementOptions options, TimeProvider clock)
 {
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(2);
     private readonly ConcurrentDictionary<string, Failures> _failures = new(StringComparer.Ordinal);
 
-    /// <summary>How long the caller must wait before trying again, or null when a try is allowed now.</summary>
-    public TimeSpan? RetryAfter(string login, string? clientAddress)
+    /// <summary>
+    /// How long the caller must wait before trying again, or null when a try is allowed now. Asked
+    /// before the account is looked up (name and address) and again once it is known (account).
+    /// </summary>
+    public TimeSpan? RetryAfter(string login, string? clientAddress, Guid? userId = null)
     {
         var now = clock.GetUtcNow();
-        var worst = new[] { Key("name", login), Key("addr", clientAddress) }
-            .Select(k => k is not null && _failures.TryGetValue(k, out var f) ? f.Count(now, options.LoginFailureWindow) : (0, now))
+        var worst = Keys(login, clientAddress, userId)
+            .Select(k => _failures.TryGetValue(k, out var f) ? f.Count(now, options.LoginFailureWindow) : (0, now))
             .MaxBy(f => f.Item1);
         return worst.Item1 >= options.LoginFailuresBeforeLockout
             ? worst.Item2 + options.LoginFailureWindow - now
@@ -25,16 +29,13 @@ public sealed class LoginThrottle(UserManagementOptions options, TimeProvider cl
     }
 
     /// <summary>Records a failure and returns the delay to add to this answer.</summary>
-    public TimeSpan Fail(string login, string? clientAddress)
+    public TimeSpan Fail(string login, string? clientAddress, Guid? userId = null)
     {
         var now = clock.GetUtcNow();
         var count = 0;
-        foreach (var key in new[] { Key("name", login), Key("addr", clientAddress) })
+        foreach (var key in Keys(login, clientAddress, userId))
         {
-            if (key is not null)
-            {
-                count = Math.Max(count, _failures.GetOrAdd(key, _ => new Failures()).Add(now, options.LoginFailureWindow));
-            }
+            count = Math.Max(count, _failures.GetOrAdd(key, _ => new Failures()).Add(now, options.LoginFailureWindow));
         }
 
         Prune(now);
@@ -42,8 +43,19 @@ public sealed class LoginThrottle(UserManagementOptions options, TimeProvider cl
         return over <= 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(MaxDelay.TotalMilliseconds, 100 * Math.Pow(2, over - 1)));
     }
 
-    /// <summary>A successful login clears the name's failures (not the address's).</summary>
-    public void Succeed(string login) => _failures.TryRemove(Key("name", login)!, out _);
+    /// <summary>A successful login clears the name's and the account's failures (not the address's).</summary>
+    public void Succeed(string login, Guid userId)
+    {
+        _failures.TryRemove(Key("name", login)!, out _);
+        _failures.TryRemove(Key("user", userId.ToString())!, out _);
+    }
+
+    /// <summary>
+    /// The login as typed, the client address, and the account: one account has several names
+    /// (username, e-mail address), and each must not get a budget of guesses of its own.
+    /// </summary>
+    private static IEnumerable<string> Keys(string login, string? clientAddress, Guid? userId) =>
+        new[] { Key("name", login), Key("addr", clientAddress), userId is { } id ? Key("user", id.ToString()) : null }.OfType<string>();
 
     private static string? Key(string kind, string? value) =>
         string.IsNullOrEmpty(value) ? null : kind + ":" + value.ToUpperInvariant();

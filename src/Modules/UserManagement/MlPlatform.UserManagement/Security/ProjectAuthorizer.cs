@@ -67,6 +67,10 @@ public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAut
 
     public void ForgetProject(string name) => _cache.Remove(name);
 
+    /// <summary>The id of the project with this name, or null when there is none (for the audit log).</summary>
+    public async ValueTask<Guid?> FindProjectIdAsync(string name, CancellationToken cancellationToken) =>
+        (await FindProject(name, cancellationToken))?.Id;
+
     private async Task<ProjectRow?> FindProject(string name, CancellationToken cancellationToken)
     {
         if (_cache.TryGetValue(name, out ProjectRow? cached))

@@ -16,7 +16,7 @@ public sealed record UserDto(Guid Id, string Username, string? Email, bool IsAdm
 /// <summary>Names, e-mail addresses and passwords as accounts accept them; shared by every way an account is made.</summary>
 public static partial class AccountRules
 {
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}\z")]
     private static partial Regex UsernamePattern();
 
     public static IRuleBuilderOptions<T, string> ValidUsername<T>(this IRuleBuilder<T, string> rule) =>

@@ -46,6 +46,13 @@ public sealed class LoginHandler(
 
         var normalized = login.ToLowerInvariant();
         var user = await db.Users.SingleOrDefaultAsync(u => u.NormalizedUsername == normalized || u.NormalizedEmail == normalized, cancellationToken);
+        if (user is not null && throttle.RetryAfter(login, command.ClientAddress, user.Id) is { } accountWait)
+        {
+            // Locked under another of its names (the username while this is the e-mail address, say).
+            await audit.RecordAsync(new AuditEvent("auth.login", AuditOutcomes.Denied, $"user/{user.Id}", Details: "throttled", ActorOverride: user.Id.ToString(), ActorTypeOverride: "user"), cancellationToken);
+            throw new TooManyRequestsException(accountWait, "Too many failed logins. Try again later.");
+        }
+
         var valid = false;
         var needsRehash = false;
         if (user is null)
@@ -59,7 +66,7 @@ public sealed class LoginHandler(
 
         if (!valid || user is null || user.IsDisabled)
         {
-            var delay = throttle.Fail(login, command.ClientAddress);
+            var delay = throttle.Fail(login, command.ClientAddress, user?.Id);
             await audit.RecordAsync(
                 new AuditEvent("auth.login", AuditOutcomes.Failure, user is null ? null : $"user/{user.Id}",
                     Details: user is { IsDisabled: true } ? "disabled" : "invalid credentials", ActorOverride: user?.Id.ToString() ?? login,
@@ -73,7 +80,7 @@ public sealed class LoginHandler(
             throw new UnauthorizedException(InvalidCredentials);
         }
 
-        throttle.Succeed(login);
+        throttle.Succeed(login, user.Id);
         if (needsRehash)
         {
             user.PasswordHash = await hasher.HashAsync(command.Password, cancellationToken);

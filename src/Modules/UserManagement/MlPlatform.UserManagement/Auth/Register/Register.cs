@@ -26,13 +26,17 @@ public sealed class RegisterHandler(UserAccounts accounts, UserManagementOptions
 {
     public async ValueTask<UserDto> Handle(Register command, CancellationToken cancellationToken)
     {
+        EnsureEnabled(options);
+        var user = await accounts.CreateAsync(command.Username, command.Email, command.Password, isAdmin: false, cancellationToken);
+        await audit.RecordAsync(new AuditEvent("user.registered", AuditOutcomes.Success, $"user/{user.Id}", ActorOverride: user.Id.ToString(), ActorTypeOverride: "user"), cancellationToken);
+        return UserDto.From(user);
+    }
+
+    public static void EnsureEnabled(UserManagementOptions options)
+    {
         if (!options.SelfRegistration)
         {
             throw new ForbiddenException("Self-registration is disabled; ask an administrator for an account.");
         }
-
-        var user = await accounts.CreateAsync(command.Username, command.Email, command.Password, isAdmin: false, cancellationToken);
-        await audit.RecordAsync(new AuditEvent("user.registered", AuditOutcomes.Success, $"user/{user.Id}", ActorOverride: user.Id.ToString(), ActorTypeOverride: "user"), cancellationToken);
-        return UserDto.From(user);
     }
 }
