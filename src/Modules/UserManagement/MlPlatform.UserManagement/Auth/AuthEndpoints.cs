@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using MlPlatform.Gateway.Contracts;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Auth.Login;
 using MlPlatform.UserManagement.Auth.Logout;
@@ -28,6 +29,7 @@ public static class AuthEndpoints
                     new Login.Login(body.Username ?? string.Empty, body.Password ?? string.Empty, ClientAddress(http), http.Request.Headers.UserAgent.ToString()),
                     http.RequestAborted)))
             .AllowAnonymous()
+            .RequireRateLimiting(EdgePolicies.Auth)
             .WithSummary("Log in with username or e-mail and password")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
@@ -36,6 +38,7 @@ public static class AuthEndpoints
         auth.MapPost("/refresh", async Task<Ok<TokenResponse>> (RefreshRequest body, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new Refresh.Refresh(body.RefreshToken ?? string.Empty), ct)))
             .AllowAnonymous()
+            .RequireRateLimiting(EdgePolicies.Auth)
             .WithSummary("Exchange a refresh token for a new token pair (the old one stops working)")
             .ProducesProblem(StatusCodes.Status401Unauthorized);
 
@@ -69,6 +72,7 @@ public static class AuthEndpoints
                 return TypedResults.Created($"/api/v1/users/{created.Id}", created);
             })
             .AllowAnonymous()
+            .RequireRateLimiting(EdgePolicies.Auth)
             .WithSummary("Create an account yourself (when UserManagement:SelfRegistration:Enabled)")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict);

@@ -165,7 +165,15 @@ public sealed class PutMemberHandler(UserManagementDbContext db, IProjectAuthori
 
         membership.Role = role;
         membership.IsApprover = command.IsApprover;
-        await db.SaveChangesAsync(cancellationToken);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // A concurrent request added the same member first (the primary key held).
+            throw new ConflictException("The membership was changed by another request; read it and try again.");
+        }
         cache.Forget(access.ProjectId, user.Id);
         await audit.RecordAsync(
             new AuditEvent("project.member.role_changed", AuditOutcomes.Success, $"project/{access.ProjectName}/members/{user.Id}", access.ProjectId,
