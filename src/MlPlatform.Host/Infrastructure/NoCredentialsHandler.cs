@@ -1,7 +1,7 @@
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using MlPlatform.SharedKernel.Errors;
 
 namespace MlPlatform.Host.Infrastructure;
 
@@ -17,18 +17,7 @@ internal sealed class NoCredentialsHandler(
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync() => Task.FromResult(AuthenticateResult.NoResult());
 
-    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
-    {
-        Response.StatusCode = StatusCodes.Status401Unauthorized;
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status401Unauthorized,
-                Title = "Unauthorized",
-                Detail = "This host does not run the UserManagement module and cannot authenticate callers.",
-            },
-        });
-    }
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
+        problems.WriteProblemAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
+            "This host does not run the UserManagement module and cannot authenticate callers.");
 }

@@ -1,9 +1,9 @@
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MlPlatform.SharedKernel.Errors;
 
 namespace MlPlatform.UserManagement.Security;
 
@@ -58,35 +58,14 @@ public sealed class PlatformAuthenticationHandler(
         return AuthenticateResult.Fail(error);
     }
 
-    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         var error = Context.Items[ErrorItem] as string;
-        Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = error is null ? "Bearer" : "Bearer error=\"invalid_token\"";
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status401Unauthorized,
-                Title = "Unauthorized",
-                Detail = error ?? "Authentication is required: send a bearer access token or an API key.",
-            },
-        });
+        return problems.WriteProblemAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
+            error ?? "Authentication is required: send a bearer access token or an API key.");
     }
 
-    protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
-    {
-        Response.StatusCode = StatusCodes.Status403Forbidden;
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status403Forbidden,
-                Title = "Forbidden",
-                Detail = "You are not allowed to do this.",
-            },
-        });
-    }
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        problems.WriteProblemAsync(Context, StatusCodes.Status403Forbidden, "Forbidden", "You are not allowed to do this.");
 }
