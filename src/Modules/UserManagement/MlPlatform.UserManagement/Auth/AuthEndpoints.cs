@@ -77,7 +77,7 @@ public static class AuthEndpoints
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict);
 
-        endpoints.MapGet("/.well-known/jwks.json", (SigningKeyStore keys) => TypedResults.Ok(new { keys = keys.PublishedKeys }))
+        endpoints.MapGet("/.well-known/jwks.json", async (SigningKeyStore keys, CancellationToken ct) => TypedResults.Ok(new { keys = await keys.PublishedKeysAsync(ct) }))
             .AllowAnonymous()
             .WithTags("Auth")
             .WithSummary("The public keys that validate access tokens");

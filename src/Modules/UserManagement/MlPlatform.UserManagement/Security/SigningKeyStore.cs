@@ -25,6 +25,7 @@ public sealed partial class SigningKeyStore(
     public const string Algorithm = SecurityAlgorithms.EcdsaSha256;
 
     private static readonly TimeSpan ReloadAtMostEvery = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan PublishedKeysMaxAge = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile KeySnapshot _snapshot = KeySnapshot.Empty;
     private DateTimeOffset _loadedAt = DateTimeOffset.MinValue;
@@ -76,6 +77,20 @@ public sealed partial class SigningKeyStore(
 
     /// <summary>The public keys that validate tokens now, for /.well-known/jwks.json.</summary>
     public IReadOnlyList<JsonElement> PublishedKeys => _snapshot.Published;
+
+    /// <summary>
+    /// The published keys, re-read when this host's copy is older than <see cref="PublishedKeysMaxAge"/>, so
+    /// a key another host of the cluster made shows up here within seconds, not at the next rotation check.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<JsonElement>> PublishedKeysAsync(CancellationToken cancellationToken)
+    {
+        if (clock.GetUtcNow() - _loadedAt > PublishedKeysMaxAge)
+        {
+            await ReloadAsync(cancellationToken);
+        }
+
+        return _snapshot.Published;
+    }
 
     private async Task ReloadAsync(CancellationToken cancellationToken)
     {
