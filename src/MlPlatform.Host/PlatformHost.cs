@@ -75,7 +75,7 @@ public static class PlatformHost
             ctx.ProblemDetails.Extensions["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? ctx.HttpContext.TraceIdentifier;
         });
         services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddSecuritySchemes());
         services.AddAuthorizationBuilder()
             .AddPolicy(PlatformPolicies.Authenticated, p => p.RequireAuthenticatedUser())
             .AddPolicy(PlatformPolicies.Admin, p => p.RequireAuthenticatedUser().RequireClaim(PlatformClaims.Admin, "true"));

@@ -108,6 +108,12 @@ public sealed class HostTests
         openApi.StatusCode.ShouldBe(HttpStatusCode.OK);
         using var document = JsonDocument.Parse(await openApi.Content.ReadAsStringAsync());
         document.RootElement.GetProperty("openapi").GetString()!.ShouldStartWith("3.");
+        var schemes = document.RootElement.GetProperty("components").GetProperty("securitySchemes");
+        schemes.TryGetProperty("Bearer", out _).ShouldBeTrue();
+        schemes.TryGetProperty("ApiKey", out _).ShouldBeTrue();
+        var paths = document.RootElement.GetProperty("paths");
+        paths.GetProperty("/api/v1/projects").GetProperty("get").TryGetProperty("security", out _).ShouldBeTrue("protected operations declare their credentials");
+        paths.GetProperty("/api/v1/auth/login").GetProperty("post").TryGetProperty("security", out _).ShouldBeFalse("login is anonymous");
         docs.StatusCode.ShouldBe(HttpStatusCode.OK);
         // Scalar resolves this source against the application's base path, i.e. /openapi/v1.json.
         (await docs.Content.ReadAsStringAsync()).ShouldContain("\"url\":\"openapi/v1.json\"");
