@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using MlPlatform.Workflows.Contracts.StepTypes;
+
+namespace MlPlatform.IntegrationTests.Workflows.Runs;
+
+/// <summary>Fails its first <c>failures</c> attempts of each run, then succeeds with the attempt number.</summary>
+public sealed class FlakyStep : StepType
+{
+    private readonly ConcurrentDictionary<(Guid, string), int> _calls = new();
+
+    public override string Name => "test.flaky";
+
+    public override string Description => "Fails the first 'failures' attempts of a run, then succeeds.";
+
+    public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
+    [
+        new("failures", ParameterType.Int, Required: true, Description: "How many attempts fail."),
+    ];
+
+    /// <summary>Numbers read from a stored definition may be held as long or double.</summary>
+    public static int Number(JsonNode? value) => ParameterTypes.TryGetNumber(value, out var n) ? (int)n : 0;
+
+    public override Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var calls = _calls.AddOrUpdate((context.RunId, context.StepId), 1, (_, n) => n + 1);
+        if (calls <= Number(context.Parameters["failures"]))
+        {
+            throw new StepFailedException($"failing on purpose ({calls})");
+        }
+
+        return Task.FromResult(StepResult.Succeeded(new Dictionary<string, JsonNode?> { ["attempt"] = context.Attempt }));
+    }
+}
+
+/// <summary>Sleeps for <c>ms</c> milliseconds, honouring the token (for timeouts, cancels and overlap).</summary>
+public sealed class SleepStep : StepType
+{
+    public override string Name => "test.sleep";
+
+    public override string Description => "Sleeps for 'ms' milliseconds.";
+
+    public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
+    [
+        new("ms", ParameterType.Int, Required: true, Description: "How long to sleep."),
+    ];
+
+    public override async Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        await Task.Delay(FlakyStep.Number(context.Parameters["ms"]), cancellationToken);
+        return StepResult.Succeeded();
+    }
+}
