@@ -39,6 +39,12 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
     {
         ArgumentNullException.ThrowIfNull(quartz);
         quartz.AddJob<StepAttemptJob>(j => j.WithIdentity(StepAttemptJob.Key).StoreDurably().RequestRecovery());
+        quartz.AddJob<OrphanedAttemptSweep>(j => j.WithIdentity(OrphanedAttemptSweep.Key));
+        quartz.AddTrigger(t => t
+            .ForJob(OrphanedAttemptSweep.Key)
+            .WithIdentity("orphaned-attempt-sweep", OrphanedAttemptSweep.Key.Group)
+            .StartNow()
+            .WithSimpleSchedule(s => s.WithInterval(OrphanedAttemptSweep.Interval).RepeatForever()));
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)

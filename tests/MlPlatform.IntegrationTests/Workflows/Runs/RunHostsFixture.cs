@@ -1,5 +1,8 @@
 using MlPlatform.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.SharedKernel.Persistence;
+using MlPlatform.Workflows.Contracts.Runs;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.IntegrationTests.Workflows.Runs;
@@ -30,6 +33,11 @@ public sealed class RunHostsFixture : IAsyncLifetime
         {
             services.AddStepType<FlakyStep>();
             services.AddStepType<SleepStep>();
+            services.AddSingleton<RunEventLog>();
+            services.AddScoped<IIntegrationEventHandler<RunStarted>>(sp => sp.GetRequiredService<RunEventLog>());
+            services.AddScoped<IIntegrationEventHandler<RunSucceeded>>(sp => sp.GetRequiredService<RunEventLog>());
+            services.AddScoped<IIntegrationEventHandler<RunFailed>>(sp => sp.GetRequiredService<RunEventLog>());
+            services.AddScoped<IIntegrationEventHandler<StepFailed>>(sp => sp.GetRequiredService<RunEventLog>());
         });
         return await WorkflowTestAccounts.CreateAsync(factory);
     }

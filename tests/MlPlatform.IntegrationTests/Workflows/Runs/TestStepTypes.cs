@@ -53,3 +53,43 @@ public sealed class SleepStep : StepType
         return StepResult.Succeeded();
     }
 }
+
+/// <summary>The run events a host delivered through its outbox, for tests to wait on.</summary>
+public sealed class RunEventLog :
+    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.RunStarted>,
+    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.RunSucceeded>,
+    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.RunFailed>,
+    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.StepFailed>
+{
+    public ConcurrentQueue<(string Type, Guid RunId, string? Step)> Events { get; } = new();
+
+    public Task Handle(MlPlatform.Workflows.Contracts.Runs.RunStarted integrationEvent, CancellationToken cancellationToken) =>
+        Add("RunStarted", integrationEvent.RunId, null);
+
+    public Task Handle(MlPlatform.Workflows.Contracts.Runs.RunSucceeded integrationEvent, CancellationToken cancellationToken) =>
+        Add("RunSucceeded", integrationEvent.RunId, null);
+
+    public Task Handle(MlPlatform.Workflows.Contracts.Runs.RunFailed integrationEvent, CancellationToken cancellationToken) =>
+        Add("RunFailed", integrationEvent.RunId, null);
+
+    public Task Handle(MlPlatform.Workflows.Contracts.Runs.StepFailed integrationEvent, CancellationToken cancellationToken) =>
+        Add("StepFailed", integrationEvent.RunId, $"{integrationEvent.StepId}#{integrationEvent.Attempt}");
+
+    private Task Add(string type, Guid runId, string? step)
+    {
+        Events.Enqueue((type, runId, step));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The events of one run, in delivery order, once <paramref name="last"/> has arrived (or after 10 s).</summary>
+    public async Task<List<string>> WaitForAsync(Guid runId, string last)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10) && !Events.Any(e => e.RunId == runId && e.Type == last))
+        {
+            await Task.Delay(50);
+        }
+
+        return Events.Where(e => e.RunId == runId).Select(e => e.Step is null ? e.Type : $"{e.Type}:{e.Step}").ToList();
+    }
+}

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.IntegrationTests.Workflows.Runs;
@@ -67,6 +68,8 @@ public sealed class WorkflowRunTests(RunHostsFixture hosts) : IClassFixture<RunH
         }
     }
 
+    private static RunEventLog Events(Infrastructure.WorkflowTestAccounts api) => api.Factory.Services.GetRequiredService<RunEventLog>();
+
     private static JsonElement Step(JsonElement run, string id) =>
         run.GetProperty("steps").EnumerateArray().Single(s => s.GetProperty("id").GetString() == id);
 
@@ -110,6 +113,7 @@ public sealed class WorkflowRunTests(RunHostsFixture hosts) : IClassFixture<RunH
         }
 
         Time(run, "finishedAt").ShouldBeGreaterThanOrEqualTo(Time(Step(run, "c"), "finishedAt"));
+        (await Events(api).WaitForAsync(id, "RunSucceeded")).ShouldBe(["RunStarted", "RunSucceeded"]);
     }
 
     [Theory]
@@ -228,10 +232,13 @@ public sealed class WorkflowRunTests(RunHostsFixture hosts) : IClassFixture<RunH
             },
         });
 
-        var run = await WaitFor(api.Maintainer, api.Project, await Start(api.Maintainer, api.Project, name));
+        var id = await Start(api.Maintainer, api.Project, name);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
 
         run.GetProperty("state").GetString().ShouldBe("failed", run.ToString());
         run.GetProperty("error").GetString()!.ShouldContain("flaky");
+        // The first failure was retried, so only the second is a StepFailed.
+        (await Events(api).WaitForAsync(id, "RunFailed")).ShouldBe(["RunStarted", "StepFailed:flaky#2", "RunFailed"]);
         State(run, "flaky").ShouldBe("failed");
         Attempts(run, "flaky").Select(a => a.GetProperty("state").GetString()).ShouldBe(["failed", "failed"]);
         State(run, "after").ShouldBe("cancelled");

@@ -13,7 +13,8 @@ public abstract record AttemptOutcome
 {
     public sealed record Succeeded(JsonObject Outputs) : AttemptOutcome;
 
-    public sealed record Failed(string Error, bool Retryable) : AttemptOutcome;
+    /// <summary><see cref="HostLost"/>: the host running it died, so the step never had its full chance.</summary>
+    public sealed record Failed(string Error, bool Retryable, bool HostLost = false) : AttemptOutcome;
 
     public sealed record Cancelled(string Reason) : AttemptOutcome;
 
@@ -31,6 +32,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 {
     public const string AttemptGroup = "workflow-attempts";
     public const string AttemptKey = "attempt";
+
+    /// <summary>Extra attempts allowed for attempts whose host died.</summary>
+    public const int MaxLostAttempts = 3;
 
     /// <summary>Adds a new run with its steps, makes the root steps ready and schedules them.</summary>
     public async Task<WorkflowRun> StartAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken)
@@ -134,9 +138,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     attempt.FinishedAt = now;
                     attempt.Error = Truncate(failed.Error);
                     var retries = stepDefinition.Retries;
-                    if (failed.Retryable && retries is not null && attempt.Number <= retries.Max)
+                    // A dead host's attempt is re-run even without a retry policy (at least once, the
+                    // attempt number shows it), but only a few times, so a step that kills its host stops.
+                    var allowed = (retries?.Max ?? 0) + (failed.HostLost ? MaxLostAttempts : 0);
+                    if (failed.Retryable && attempt.Number <= allowed)
                     {
-                        var next = NewAttempt(step, attempt.Number + 1, now + Backoff.Delay(retries, attempt.Number));
+                        var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
+                        var next = NewAttempt(step, attempt.Number + 1, now + delay);
                         step.State = StepStates.Ready;
                         step.Error = attempt.Error;
                         created.Add(next);
@@ -361,8 +369,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     }
 
     /// <summary>One one-shot trigger per attempt on the shared durable job; the trigger carries only the attempt id.</summary>
-    private async Task ScheduleAsync(List<StepAttempt> attempts, CancellationToken cancellationToken)
+    public async Task ScheduleAsync(IReadOnlyCollection<StepAttempt> attempts, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(attempts);
         if (attempts.Count == 0)
         {
             return;

@@ -39,7 +39,7 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             if (context.Recovering)
             {
                 // Still "running" after a recovery: the host that ran it died; retry it as a new attempt.
-                await engine.FinishAsync(attemptId, new AttemptOutcome.Failed("The host running this attempt stopped.", Retryable: true), cancellationToken);
+                await engine.FinishAsync(attemptId, new AttemptOutcome.Failed("The host running this attempt stopped.", Retryable: true, HostLost: true), cancellationToken);
             }
 
             return;
