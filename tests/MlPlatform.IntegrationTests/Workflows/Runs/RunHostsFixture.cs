@@ -33,6 +33,7 @@ public sealed class RunHostsFixture : IAsyncLifetime
         {
             services.AddStepType<FlakyStep>();
             services.AddStepType<SleepStep>();
+            services.AddStepType<CountingStep>();
             services.AddSingleton<RunEventLog>();
             services.AddScoped<IIntegrationEventHandler<RunStarted>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<RunSucceeded>>(sp => sp.GetRequiredService<RunEventLog>());

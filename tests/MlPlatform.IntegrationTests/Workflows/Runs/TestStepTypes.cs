@@ -93,3 +93,26 @@ public sealed class RunEventLog :
         return Events.Where(e => e.RunId == runId).Select(e => e.Step is null ? e.Type : $"{e.Type}:{e.Step}").ToList();
     }
 }
+
+/// <summary>Counts its executions per run and step on this host (one instance per host), sleeping 'ms' first.</summary>
+public sealed class CountingStep : StepType
+{
+    public ConcurrentDictionary<(Guid RunId, string StepId), int> Executions { get; } = new();
+
+    public override string Name => "test.count";
+
+    public override string Description => "Counts its executions on this host.";
+
+    public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
+    [
+        new("ms", ParameterType.Int, Default: JsonValue.Create(0), Description: "How long to sleep."),
+    ];
+
+    public override async Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Executions.AddOrUpdate((context.RunId, context.StepId), 1, (_, n) => n + 1);
+        await Task.Delay(FlakyStep.Number(context.Parameters["ms"]), cancellationToken);
+        return StepResult.Succeeded();
+    }
+}
