@@ -81,16 +81,24 @@ public sealed class RunEventLog :
         return Task.CompletedTask;
     }
 
-    /// <summary>The events of one run, in delivery order, once <paramref name="last"/> has arrived (or after 10 s).</summary>
-    public async Task<List<string>> WaitForAsync(Guid runId, string last)
+    /// <summary>
+    /// The events of one run once all of <paramref name="expected"/> arrived (or after 10 s). Events of
+    /// one transaction are not delivered in a promised order, so compare them as a set.
+    /// </summary>
+    public async Task<List<string>> WaitForAsync(Guid runId, params string[] expected)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10) && !Events.Any(e => e.RunId == runId && e.Type == last))
+        List<string> seen;
+        while (true)
         {
+            seen = Events.Where(e => e.RunId == runId).Select(e => e.Step is null ? e.Type : $"{e.Type}:{e.Step}").ToList();
+            if (expected.All(seen.Contains) || clock.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return seen;
+            }
+
             await Task.Delay(50);
         }
-
-        return Events.Where(e => e.RunId == runId).Select(e => e.Step is null ? e.Type : $"{e.Type}:{e.Step}").ToList();
     }
 }
 

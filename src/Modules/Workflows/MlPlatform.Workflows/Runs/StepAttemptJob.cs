@@ -50,7 +50,13 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
         {
             outcome = await RunAsync(services, db, attemptId, cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The host is stopping before the step ran: record it, or the attempt would stay "running"
+            // with no job left to finish it (a graceful stop is no crash, so Quartz will not recover it).
+            outcome = new AttemptOutcome.Failed("The host stopped before the step ran.", Retryable: true, HostLost: true);
+        }
+        catch (Exception ex)
         {
             logger.LogError(ex, "Step attempt {AttemptId} could not be run", attemptId);
             outcome = new AttemptOutcome.Failed("The engine could not run the step: " + ex.Message, Retryable: true);
@@ -127,7 +133,7 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             }
 
             return hostToken.IsCancellationRequested
-                ? new AttemptOutcome.Failed("The host stopped during the attempt.", Retryable: true)
+                ? new AttemptOutcome.Failed("The host stopped during the attempt.", Retryable: true, HostLost: true)
                 : new AttemptOutcome.Failed($"Timed out after {Durations.Format(stepDefinition.Timeout!.Value)}.", Retryable: true);
         }
         catch (StepFailedException ex)
