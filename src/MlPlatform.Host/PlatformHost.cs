@@ -102,6 +102,11 @@ public static class PlatformHost
         var eventAssemblies = AppDomain.CurrentDomain.GetAssemblies()
             .Where(a => a.GetName().Name?.StartsWith("MlPlatform", StringComparison.Ordinal) == true)
             .Concat(modules.Select(m => m.GetType().Assembly))
+            // A module's Contracts assembly is loaded only when first used, which may be after this
+            // list is made (then its events stayed in the outbox as "unknown type"): load them now.
+            .Concat(modules.SelectMany(m => m.GetType().Assembly.GetReferencedAssemblies())
+                .Where(n => n.Name?.StartsWith("MlPlatform", StringComparison.Ordinal) == true)
+                .Select(System.Reflection.Assembly.Load))
             .Distinct();
         services.AddSingleton(new IntegrationEventTypes(eventAssemblies));
         services.AddSingleton<OutboxSignal>();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MlPlatform.SharedKernel.Configuration;
 using MlPlatform.SharedKernel.Modules;
+using MlPlatform.Workflows.Contracts.StepTypes;
 using Npgsql;
 using Quartz;
 
@@ -28,6 +29,7 @@ public sealed class ProbeModule : IModule
         }
 
         services.AddSingleton(_ => new ProbeLog(NpgsqlDataSource.Create(connectionString)));
+        services.AddStepType<ProbeSleepStep>();
     }
 
     public void MapEndpoints(IEndpointRouteBuilder endpoints)

@@ -207,6 +207,204 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("workflow_versions", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempts");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("error");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("integer")
+                        .HasColumnName("ordinal");
+
+                    b.Property<string>("Outputs")
+                        .HasColumnType("text")
+                        .HasColumnName("outputs");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("step_id");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("type");
+
+                    b.HasKey("Id")
+                        .HasName("pk_run_steps");
+
+                    b.HasIndex("RunId", "StepId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_run_steps_run_id_step_id");
+
+                    b.ToTable("run_steps", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("error");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int>("Number")
+                        .HasColumnType("integer")
+                        .HasColumnName("number");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("RunStepId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_step_id");
+
+                    b.Property<DateTimeOffset>("ScheduledFor")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("scheduled_for");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<string>("SuspendState")
+                        .HasColumnType("text")
+                        .HasColumnName("suspend_state");
+
+                    b.HasKey("Id")
+                        .HasName("pk_step_attempts");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_step_attempts_run_id");
+
+                    b.HasIndex("RunStepId", "Number")
+                        .IsUnique()
+                        .HasDatabaseName("ix_step_attempts_run_step_id_number");
+
+                    b.ToTable("step_attempts", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid?>("CreatedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("error");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("Parameters")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("parameters");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("Revision")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint")
+                        .HasColumnName("revision");
+
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("workflow_id");
+
+                    b.Property<string>("WorkflowName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("workflow_name");
+
+                    b.Property<Guid>("WorkflowVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("workflow_version_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_runs");
+
+                    b.HasIndex("ProjectId", "CreatedAt")
+                        .HasDatabaseName("ix_runs_project_id_created_at");
+
+                    b.HasIndex("ProjectId", "WorkflowName", "State")
+                        .HasDatabaseName("ix_runs_project_id_workflow_name_state");
+
+                    b.ToTable("runs", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
@@ -215,6 +413,26 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_workflow_versions_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_run_steps_runs_run_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.RunStep", null)
+                        .WithMany()
+                        .HasForeignKey("RunStepId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -201,6 +201,204 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("workflow_versions", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempts");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ordinal");
+
+                    b.Property<string>("Outputs")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("outputs");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("step_id");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("type");
+
+                    b.HasKey("Id")
+                        .HasName("pk_run_steps");
+
+                    b.HasIndex("RunId", "StepId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_run_steps_run_id_step_id");
+
+                    b.ToTable("run_steps", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int>("Number")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("number");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("RunStepId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_step_id");
+
+                    b.Property<long>("ScheduledFor")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("scheduled_for");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<string>("SuspendState")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("suspend_state");
+
+                    b.HasKey("Id")
+                        .HasName("pk_step_attempts");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_step_attempts_run_id");
+
+                    b.HasIndex("RunStepId", "Number")
+                        .IsUnique()
+                        .HasDatabaseName("ix_step_attempts_run_step_id_number");
+
+                    b.ToTable("step_attempts", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid?>("CreatedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("Parameters")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("parameters");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("Revision")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("revision");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_id");
+
+                    b.Property<string>("WorkflowName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_name");
+
+                    b.Property<Guid>("WorkflowVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_version_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_runs");
+
+                    b.HasIndex("ProjectId", "CreatedAt")
+                        .HasDatabaseName("ix_runs_project_id_created_at");
+
+                    b.HasIndex("ProjectId", "WorkflowName", "State")
+                        .HasDatabaseName("ix_runs_project_id_workflow_name_state");
+
+                    b.ToTable("runs", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
@@ -209,6 +407,26 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_workflow_versions_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_run_steps_runs_run_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.RunStep", null)
+                        .WithMany()
+                        .HasForeignKey("RunStepId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
                 });
 #pragma warning restore 612, 618
         }

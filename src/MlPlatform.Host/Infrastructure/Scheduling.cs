@@ -20,6 +20,9 @@ internal static class Scheduling
         var threads = (int)PlatformSettings.ReadLong(configuration, "Scheduler:ThreadCount", 10, min: 1, max: 200);
         var clustered = PlatformSettings.ReadBool(configuration, "Scheduler:Clustered", settings.Database.Provider == DatabaseProvider.PostgreSql);
         var checkin = PlatformSettings.ReadTimeSpan(configuration, "Scheduler:CheckinInterval", TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(500));
+        // How long an idle node sleeps before polling the store again. A node's own new triggers wake
+        // it at once; triggers that another node scheduled are only seen at the next poll.
+        var idleWait = PlatformSettings.ReadTimeSpan(configuration, "Scheduler:IdleWaitTime", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
         var misfire = PlatformSettings.ReadTimeSpan(configuration, "Scheduler:MisfireThreshold", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
         if (clustered && settings.Database.Provider != DatabaseProvider.PostgreSql)
         {
@@ -36,6 +39,7 @@ internal static class Scheduling
         {
             q.ConfigureScheduler(o =>
             {
+                o.IdleWaitTime = idleWait;
                 o.InstanceName = configuration["Scheduler:Name"] is { Length: > 0 } name ? name : "MlPlatform";
                 // Quartz keeps a literal "AUTO"; a generated id is what keeps cluster nodes apart.
                 if (configuration["Scheduler:InstanceId"] is { Length: > 0 } id && id != "AUTO")

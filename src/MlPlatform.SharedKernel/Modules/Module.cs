@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.SharedKernel.Persistence;
+using Quartz;
 
 namespace MlPlatform.SharedKernel.Modules;
 
@@ -36,6 +37,11 @@ public abstract class Module<TDbContext> : IModule
     }
 
     public virtual void UseMiddleware(IApplicationBuilder app)
+    {
+    }
+
+    /// <summary>Declared here too: a class's own member hides the interface's default from overrides.</summary>
+    public virtual void AddJobs(IQuartzBuilder quartz, ModuleContext context)
     {
     }
 }

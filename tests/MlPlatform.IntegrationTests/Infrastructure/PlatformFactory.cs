@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.IntegrationTests.Infrastructure;
@@ -12,9 +14,11 @@ public sealed class PlatformFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
     private readonly PostgresDatabase? _postgres;
+    private readonly Action<IServiceCollection>? _services;
 
-    private PlatformFactory(DatabaseProvider provider, string dataDirectory, PostgresDatabase? postgres, IDictionary<string, string?>? settings)
+    private PlatformFactory(DatabaseProvider provider, string dataDirectory, PostgresDatabase? postgres, IDictionary<string, string?>? settings, Action<IServiceCollection>? services)
     {
+        _services = services;
         Provider = provider;
         DataDirectory = dataDirectory;
         _postgres = postgres;
@@ -41,12 +45,13 @@ public sealed class PlatformFactory : WebApplicationFactory<Program>
 
     public string? PostgresConnectionString => _postgres?.ConnectionString;
 
-    public static async Task<PlatformFactory> CreateAsync(DatabaseProvider provider, IDictionary<string, string?>? settings = null)
+    /// <param name="services">Test-only services (e.g. step types), added after the host's own.</param>
+    public static async Task<PlatformFactory> CreateAsync(DatabaseProvider provider, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dataDirectory);
         var postgres = provider == DatabaseProvider.PostgreSql ? await PostgresDatabase.CreateAsync() : null;
-        return new PlatformFactory(provider, dataDirectory, postgres, settings);
+        return new PlatformFactory(provider, dataDirectory, postgres, settings, services);
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -54,6 +59,11 @@ public sealed class PlatformFactory : WebApplicationFactory<Program>
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
+        }
+
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
         }
     }
 

@@ -1,9 +1,11 @@
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Quartz;
 using MlPlatform.SharedKernel.Modules;
 using MlPlatform.Workflows.Contracts.StepTypes;
 using MlPlatform.Workflows.Definitions;
 using MlPlatform.Workflows.Persistence;
+using MlPlatform.Workflows.Runs;
 using MlPlatform.Workflows.StepTypes;
 using MlPlatform.Workflows.WorkflowDefinitions;
 
@@ -25,7 +27,29 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         services.AddStepType<WaitStep>();
         services.AddStepType<ApprovalStep>();
         services.AddStepType<HttpStep>();
+        services.AddSingleton<DefinitionCache>();
+        services.AddScoped<RunEngine>();
     }
 
-    public override void MapEndpoints(IEndpointRouteBuilder endpoints) => endpoints.MapWorkflowEndpoints();
+    /// <summary>
+    /// One durable job runs every step attempt (one trigger per attempt). RequestRecovery: a host that
+    /// dies mid-attempt has the trigger fired again elsewhere, which retries the step as a new attempt.
+    /// </summary>
+    public override void AddJobs(IQuartzBuilder quartz, ModuleContext context)
+    {
+        ArgumentNullException.ThrowIfNull(quartz);
+        quartz.AddJob<StepAttemptJob>(j => j.WithIdentity(StepAttemptJob.Key).StoreDurably().RequestRecovery());
+        quartz.AddJob<OrphanedAttemptSweep>(j => j.WithIdentity(OrphanedAttemptSweep.Key));
+        quartz.AddTrigger(t => t
+            .ForJob(OrphanedAttemptSweep.Key)
+            .WithIdentity("orphaned-attempt-sweep", OrphanedAttemptSweep.Key.Group)
+            .StartNow()
+            .WithSimpleSchedule(s => s.WithInterval(OrphanedAttemptSweep.Interval).RepeatForever()));
+    }
+
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapWorkflowEndpoints();
+        endpoints.MapRunEndpoints();
+    }
 }

@@ -34,3 +34,50 @@ internal sealed class WorkflowVersionConfiguration : IEntityTypeConfiguration<Wo
         builder.HasOne<Workflow>().WithMany().HasForeignKey(v => v.WorkflowId).OnDelete(DeleteBehavior.Restrict);
     }
 }
+
+internal sealed class WorkflowRunConfiguration : IEntityTypeConfiguration<Runs.WorkflowRun>
+{
+    public void Configure(EntityTypeBuilder<Runs.WorkflowRun> builder)
+    {
+        builder.ToTable("runs");
+        builder.HasKey(r => r.Id);
+        builder.Property(r => r.Id).ValueGeneratedNever();
+        builder.Property(r => r.WorkflowName).HasMaxLength(63);
+        builder.Property(r => r.State).HasMaxLength(16);
+        builder.Property(r => r.Error).HasMaxLength(4000);
+        builder.Property(r => r.Revision).IsConcurrencyToken();
+        builder.HasIndex(r => new { r.ProjectId, r.CreatedAt });
+        builder.HasIndex(r => new { r.ProjectId, r.WorkflowName, r.State });
+    }
+}
+
+internal sealed class RunStepConfiguration : IEntityTypeConfiguration<Runs.RunStep>
+{
+    public void Configure(EntityTypeBuilder<Runs.RunStep> builder)
+    {
+        builder.ToTable("run_steps");
+        builder.HasKey(s => s.Id);
+        builder.Property(s => s.Id).ValueGeneratedNever();
+        builder.Property(s => s.StepId).HasMaxLength(63);
+        builder.Property(s => s.Type).HasMaxLength(200);
+        builder.Property(s => s.State).HasMaxLength(16);
+        builder.Property(s => s.Error).HasMaxLength(4000);
+        builder.HasIndex(s => new { s.RunId, s.StepId }).IsUnique();
+        builder.HasOne<Runs.WorkflowRun>().WithMany().HasForeignKey(s => s.RunId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class StepAttemptConfiguration : IEntityTypeConfiguration<Runs.StepAttempt>
+{
+    public void Configure(EntityTypeBuilder<Runs.StepAttempt> builder)
+    {
+        builder.ToTable("step_attempts");
+        builder.HasKey(a => a.Id);
+        builder.Property(a => a.Id).ValueGeneratedNever();
+        builder.Property(a => a.State).HasMaxLength(16);
+        builder.Property(a => a.Error).HasMaxLength(4000);
+        builder.HasIndex(a => new { a.RunStepId, a.Number }).IsUnique();
+        builder.HasIndex(a => a.RunId);
+        builder.HasOne<Runs.RunStep>().WithMany().HasForeignKey(a => a.RunStepId).OnDelete(DeleteBehavior.Cascade);
+    }
+}

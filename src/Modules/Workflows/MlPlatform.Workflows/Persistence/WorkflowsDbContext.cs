@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using MlPlatform.SharedKernel.Persistence;
 using MlPlatform.Workflows.Domain;
+using MlPlatform.Workflows.Runs;
 
 namespace MlPlatform.Workflows.Persistence;
 
@@ -13,4 +14,10 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public DbSet<Workflow> Workflows => Set<Workflow>();
 
     public DbSet<WorkflowVersion> WorkflowVersions => Set<WorkflowVersion>();
+
+    public DbSet<WorkflowRun> Runs => Set<WorkflowRun>();
+
+    public DbSet<RunStep> RunSteps => Set<RunStep>();
+
+    public DbSet<StepAttempt> StepAttempts => Set<StepAttempt>();
 }

@@ -1,0 +1,15 @@
+using MlPlatform.SharedKernel.Messaging;
+
+namespace MlPlatform.Workflows.Contracts.Runs;
+
+/// <summary>A run was created and its first steps were scheduled.</summary>
+public sealed record RunStarted(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string Workflow, int Version) : IIntegrationEvent;
+
+/// <summary>Every step of the run succeeded or was skipped.</summary>
+public sealed record RunSucceeded(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string Workflow, int Version) : IIntegrationEvent;
+
+/// <summary>The run finished with at least one failed step.</summary>
+public sealed record RunFailed(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string Workflow, int Version, string? Error) : IIntegrationEvent;
+
+/// <summary>A step failed for good (no retries left, or the failure was not retryable).</summary>
+public sealed record StepFailed(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string StepId, int Attempt, string Error) : IIntegrationEvent;

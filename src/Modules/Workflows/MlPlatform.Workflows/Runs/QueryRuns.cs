@@ -1,0 +1,88 @@
+using System.Security.Claims;
+using System.Text.Json.Nodes;
+using FluentValidation;
+using Mediator;
+using Microsoft.EntityFrameworkCore;
+using MlPlatform.SharedKernel.Errors;
+using MlPlatform.UserManagement.Contracts;
+using MlPlatform.Workflows.Persistence;
+using MlPlatform.Workflows.WorkflowDefinitions;
+
+namespace MlPlatform.Workflows.Runs;
+
+/// <summary>A run with every step and attempt; another project's run is as unknown as a missing one.</summary>
+public sealed record GetRun(ClaimsPrincipal Caller, string Project, Guid RunId) : IQuery<RunDto>;
+
+public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetRun, RunDto>
+{
+    public async ValueTask<RunDto> Handle(GetRun query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == query.RunId && r.ProjectId == access.ProjectId, cancellationToken)
+            ?? throw new NotFoundException("Run", query.RunId.ToString());
+        var steps = await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
+        var attempts = (await db.StepAttempts.AsNoTracking().Where(a => a.RunId == run.Id).ToListAsync(cancellationToken))
+            .ToLookup(a => a.RunStepId);
+        var stepDtos = steps.OrderBy(s => s.Ordinal).Select(s => new RunStepDto(
+            s.StepId,
+            s.Type,
+            s.State,
+            s.Outputs is null ? null : JsonNode.Parse(s.Outputs) as JsonObject,
+            s.StartedAt,
+            s.FinishedAt,
+            s.Error,
+            attempts[s.Id].OrderBy(a => a.Number)
+                .Select(a => new AttemptDto(a.Number, a.State, a.ScheduledFor, a.StartedAt, a.FinishedAt, a.Error)).ToList())).ToList();
+        return new RunDto(
+            run.Id,
+            access.ProjectName,
+            run.WorkflowName,
+            run.Version,
+            run.State,
+            JsonNode.Parse(run.Parameters) as JsonObject ?? [],
+            run.CreatedAt,
+            run.StartedAt,
+            run.FinishedAt,
+            run.Error,
+            stepDtos);
+    }
+}
+
+/// <summary>The project's runs, newest first, optionally of one workflow and in one state.</summary>
+public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>;
+
+public sealed class ListRunsValidator : AbstractValidator<ListRuns>
+{
+    public ListRunsValidator()
+    {
+        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
+        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        RuleFor(q => q.State).Must(s => s is null || RunStates.All.Contains(s))
+            .WithMessage($"Use one of {string.Join(", ", RunStates.All)}.");
+    }
+}
+
+public sealed class ListRunsHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<ListRuns, Page<RunSummaryDto>>
+{
+    public async ValueTask<Page<RunSummaryDto>> Handle(ListRuns query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var runs = db.Runs.AsNoTracking().Where(r => r.ProjectId == access.ProjectId);
+        if (query.Workflow is { } workflow)
+        {
+            runs = runs.Where(r => r.WorkflowName == workflow);
+        }
+
+        if (query.State is { } state)
+        {
+            runs = runs.Where(r => r.State == state);
+        }
+
+        var total = await runs.CountAsync(cancellationToken);
+        // Version-7 ids grow with time: ordering by id is newest-first without comparing times.
+        var items = await runs.OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.Id).Skip(query.Offset).Take(query.Limit)
+            .Select(r => new RunSummaryDto(r.Id, r.WorkflowName, r.Version, r.State, r.CreatedAt, r.StartedAt, r.FinishedAt))
+            .ToListAsync(cancellationToken);
+        return new Page<RunSummaryDto>(items, total, query.Offset, query.Limit);
+    }
+}

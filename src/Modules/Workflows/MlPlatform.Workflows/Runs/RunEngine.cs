@@ -1,0 +1,407 @@
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using MlPlatform.SharedKernel.Messaging;
+using MlPlatform.Workflows.Contracts.Runs;
+using MlPlatform.Workflows.Definitions;
+using MlPlatform.Workflows.Persistence;
+using Quartz;
+
+namespace MlPlatform.Workflows.Runs;
+
+/// <summary>How an attempt ended, as the engine records it.</summary>
+public abstract record AttemptOutcome
+{
+    public sealed record Succeeded(JsonObject Outputs) : AttemptOutcome;
+
+    /// <summary><see cref="HostLost"/>: the host running it died, so the step never had its full chance.</summary>
+    public sealed record Failed(string Error, bool Retryable, bool HostLost = false) : AttemptOutcome;
+
+    public sealed record Cancelled(string Reason) : AttemptOutcome;
+
+    /// <summary>The step asked to run again at <see cref="ResumeAt"/> (a wait), keeping <see cref="State"/>.</summary>
+    public sealed record Suspended(DateTimeOffset? ResumeAt, JsonNode? State) : AttemptOutcome;
+}
+
+/// <summary>
+/// The state transitions of runs, steps and attempts. Every transition of a run's steps happens in
+/// one transaction that first bumps the run's revision (the run's lock), then decides which steps
+/// became ready, skipped or cancelled, and records the events; the attempts it created are handed
+/// to Quartz after the commit, so a trigger never fires for an attempt that is not yet visible.
+/// </summary>
+public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers)
+{
+    public const string AttemptGroup = "workflow-attempts";
+    public const string AttemptKey = "attempt";
+
+    /// <summary>Extra attempts allowed for attempts whose host died.</summary>
+    public const int MaxLostAttempts = 3;
+
+    /// <summary>Adds a new run with its steps, makes the root steps ready and schedules them.</summary>
+    public async Task<WorkflowRun> StartAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(definition);
+        var now = run.CreatedAt;
+        var steps = definition.Steps.Select((s, i) => new RunStep
+        {
+            Id = Guid.CreateVersion7(),
+            RunId = run.Id,
+            StepId = s.Id,
+            Ordinal = i,
+            Type = s.Type,
+            State = StepStates.Pending,
+        }).ToList();
+        db.Runs.Add(run);
+        db.RunSteps.AddRange(steps);
+        db.AddIntegrationEvent(new RunStarted(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
+        var created = new List<StepAttempt>();
+        Advance(run, steps, definition, now, created);
+        await db.SaveChangesAsync(cancellationToken);
+        await ScheduleAsync(created, cancellationToken);
+        return run;
+    }
+
+    /// <summary>
+    /// Claims a queued attempt for this host: only one claimer's conditional update matches, so an
+    /// attempt runs once even when two hosts (or a recovered and a retried trigger) fire for it.
+    /// </summary>
+    public async Task<bool> ClaimAsync(Guid attemptId, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var claimed = await db.StepAttempts
+            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+            .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
+        if (claimed == 0)
+        {
+            return false;
+        }
+
+        // The step and the run show "running" from their first attempt on; these only ever move
+        // forward from ready/queued, so they need no lock.
+        var attempt = await db.StepAttempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, cancellationToken);
+        await db.RunSteps
+            .Where(s => s.Id == attempt.RunStepId && s.State == StepStates.Ready)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.State, StepStates.Running), cancellationToken);
+        await db.RunSteps
+            .Where(s => s.Id == attempt.RunStepId && s.StartedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.StartedAt, now), cancellationToken);
+        await db.Runs
+            .Where(r => r.Id == attempt.RunId && r.State == RunStates.Queued)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
+        return true;
+    }
+
+    /// <summary>Records how a running attempt ended and moves the run on; false if the attempt was no longer running.</summary>
+    public async Task<bool> FinishAsync(Guid attemptId, AttemptOutcome outcome, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        var created = new List<StepAttempt>();
+        var attemptRunId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(attemptRunId, cancellationToken);
+            var attempt = await db.StepAttempts.SingleAsync(a => a.Id == attemptId, cancellationToken);
+            if (attempt.State != AttemptStates.Running)
+            {
+                return false;
+            }
+
+            var run = await db.Runs.SingleAsync(r => r.Id == attempt.RunId, cancellationToken);
+            var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
+            var step = steps.Single(s => s.Id == attempt.RunStepId);
+            var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+            var stepDefinition = definition.Steps.Single(s => s.Id == step.StepId);
+            var now = clock.GetUtcNow();
+            switch (outcome)
+            {
+                case AttemptOutcome.Succeeded succeeded:
+                    attempt.State = AttemptStates.Succeeded;
+                    attempt.FinishedAt = now;
+                    step.State = StepStates.Succeeded;
+                    step.Outputs = succeeded.Outputs.ToJsonString();
+                    step.FinishedAt = now;
+                    break;
+                case AttemptOutcome.Suspended suspended when suspended.ResumeAt is { } resumeAt && !RunStates.IsTerminal(run.State):
+                    // The same attempt runs again later; no thread waits meanwhile.
+                    attempt.State = AttemptStates.Queued;
+                    attempt.ScheduledFor = resumeAt;
+                    attempt.SuspendState = suspended.State?.ToJsonString();
+                    created.Add(attempt);
+                    break;
+                case AttemptOutcome.Suspended suspended when !RunStates.IsTerminal(run.State):
+                    // Waits for a signal (an approval); the attempt stays open and holds no thread.
+                    attempt.SuspendState = suspended.State?.ToJsonString();
+                    break;
+                case AttemptOutcome.Failed failed when !RunStates.IsTerminal(run.State):
+                    attempt.State = AttemptStates.Failed;
+                    attempt.FinishedAt = now;
+                    attempt.Error = Truncate(failed.Error);
+                    var retries = stepDefinition.Retries;
+                    // A dead host's attempt is re-run even without a retry policy (at least once, the
+                    // attempt number shows it), but only a few times, so a step that kills its host stops.
+                    var allowed = (retries?.Max ?? 0) + (failed.HostLost ? MaxLostAttempts : 0);
+                    if (failed.Retryable && attempt.Number <= allowed)
+                    {
+                        var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
+                        var next = NewAttempt(step, attempt.Number + 1, now + delay);
+                        step.State = StepStates.Ready;
+                        step.Error = attempt.Error;
+                        created.Add(next);
+                    }
+                    else
+                    {
+                        FailStep(run, step, attempt.Number, attempt.Error, now);
+                    }
+
+                    break;
+                default:
+                    // Cancelled, or anything that ends after the run was cancelled.
+                    attempt.State = AttemptStates.Cancelled;
+                    attempt.FinishedAt = now;
+                    attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : "The run was cancelled.";
+                    step.State = StepStates.Cancelled;
+                    step.FinishedAt = now;
+                    break;
+            }
+
+            if (!RunStates.IsTerminal(run.State))
+            {
+                Advance(run, steps, definition, now, created);
+            }
+
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync(created, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Cancels a run that has not finished: its pending, ready and queued work is cancelled at once;
+    /// running attempts see the run's state and stop (their tokens are cancelled).
+    /// </summary>
+    public async Task<bool> CancelAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        db.ChangeTracker.Clear();
+        await LockAsync(runId, cancellationToken);
+        var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+        if (RunStates.IsTerminal(run.State))
+        {
+            return false;
+        }
+
+        var now = clock.GetUtcNow();
+        run.State = RunStates.Cancelled;
+        run.FinishedAt = now;
+        run.Error = "Cancelled.";
+        var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+        var open = await db.StepAttempts.Where(a => a.RunId == runId && (a.State == AttemptStates.Queued || a.State == AttemptStates.Running)).ToListAsync(cancellationToken);
+        foreach (var attempt in open)
+        {
+            // A running attempt that waits for a signal has no job to notice the cancel: end it here.
+            if (attempt.State == AttemptStates.Queued || attempt.SuspendState is not null)
+            {
+                attempt.State = AttemptStates.Cancelled;
+                attempt.FinishedAt = now;
+                attempt.Error = "The run was cancelled.";
+            }
+        }
+
+        var stillRunning = open.Where(a => a.State == AttemptStates.Running).Select(a => a.RunStepId).ToHashSet();
+        foreach (var step in steps.Where(s => !StepStates.IsTerminal(s.State) && !stillRunning.Contains(s.Id)))
+        {
+            step.State = StepStates.Cancelled;
+            step.FinishedAt = now;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// The first write of a run's transaction: PostgreSQL holds the row lock until commit, SQLite
+    /// the database write lock, so transitions of one run are serialized and each sees the last.
+    /// </summary>
+    private Task LockAsync(Guid runId, CancellationToken cancellationToken) =>
+        db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Revision, r => r.Revision + 1), cancellationToken);
+
+    /// <summary>
+    /// Moves pending steps whose dependencies all finished: cancelled after a failed or cancelled
+    /// dependency, skipped when every dependency was skipped or the <c>when</c> condition is false,
+    /// otherwise ready with a first attempt. Repeats until nothing changes (skips cascade), then
+    /// finishes the run when every step has.
+    /// </summary>
+    private void Advance(WorkflowRun run, List<RunStep> steps, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created)
+    {
+        var byId = steps.ToDictionary(s => s.StepId, StringComparer.Ordinal);
+        for (var changed = true; changed;)
+        {
+            changed = false;
+            foreach (var stepDefinition in definition.Steps)
+            {
+                var step = byId[stepDefinition.Id];
+                if (step.State != StepStates.Pending)
+                {
+                    continue;
+                }
+
+                var dependencies = stepDefinition.DependsOn.Select(d => byId[d]).ToList();
+                if (dependencies.Any(d => !StepStates.IsTerminal(d.State)))
+                {
+                    continue;
+                }
+
+                changed = true;
+                if (dependencies.FirstOrDefault(d => d.State is StepStates.Failed or StepStates.Cancelled) is { } blocker)
+                {
+                    step.State = StepStates.Cancelled;
+                    step.Error = $"Not run: the upstream step '{blocker.StepId}' {blocker.State}.";
+                    step.FinishedAt = now;
+                }
+                else if (dependencies.Count > 0 && dependencies.All(d => d.State == StepStates.Skipped))
+                {
+                    step.State = StepStates.Skipped;
+                    step.Error = "Skipped: every upstream step was skipped.";
+                    step.FinishedAt = now;
+                }
+                else if (stepDefinition.When is { } when && !Holds(run, steps, step, when, now, out var skip))
+                {
+                    if (skip)
+                    {
+                        step.State = StepStates.Skipped;
+                        step.Error = $"Skipped: the condition '{when}' is false.";
+                        step.FinishedAt = now;
+                    }
+                }
+                else
+                {
+                    step.State = StepStates.Ready;
+                    created.Add(NewAttempt(step, 1, now));
+                }
+            }
+        }
+
+        if (steps.All(s => StepStates.IsTerminal(s.State)))
+        {
+            Complete(run, steps, now);
+        }
+    }
+
+    /// <summary>Evaluates a step's condition; a condition that cannot be evaluated fails the step.</summary>
+    private bool Holds(WorkflowRun run, List<RunStep> steps, RunStep step, string when, DateTimeOffset now, out bool skip)
+    {
+        skip = false;
+        try
+        {
+            if (!WhenExpression.TryParse(when, out var expression, out var error))
+            {
+                throw new InvalidOperationException(error);
+            }
+
+            var scope = Scope(run, steps);
+            if (expression!.Evaluate(scope.Lookup))
+            {
+                return true;
+            }
+
+            skip = true;
+            return false;
+        }
+        catch (InvalidOperationException ex)
+        {
+            FailStep(run, step, 0, $"The condition '{when}' could not be evaluated: {ex.Message}", now);
+            return false;
+        }
+    }
+
+    public static TemplateScope Scope(WorkflowRun run, IEnumerable<RunStep> steps)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var outputs = steps.Where(s => s.State == StepStates.Succeeded && s.Outputs is not null)
+            .ToDictionary(s => s.StepId, s => JsonNode.Parse(s.Outputs!) as JsonObject ?? [], StringComparer.Ordinal);
+        return new TemplateScope(run.Id, run.WorkflowName, run.Version, JsonNode.Parse(run.Parameters) as JsonObject ?? [], outputs);
+    }
+
+    private void FailStep(WorkflowRun run, RunStep step, int attemptNumber, string? error, DateTimeOffset now)
+    {
+        step.State = StepStates.Failed;
+        step.Error = Truncate(error);
+        step.FinishedAt = now;
+        db.AddIntegrationEvent(new StepFailed(Guid.CreateVersion7(), now, run.ProjectId, run.Id, step.StepId, attemptNumber, step.Error ?? "failed"), clock);
+    }
+
+    private void Complete(WorkflowRun run, List<RunStep> steps, DateTimeOffset now)
+    {
+        run.FinishedAt = now;
+        run.StartedAt ??= now;
+        var failed = steps.Where(s => s.State == StepStates.Failed).Select(s => s.StepId).ToList();
+        if (failed.Count > 0)
+        {
+            run.State = RunStates.Failed;
+            run.Error = Truncate($"Failed steps: {string.Join(", ", failed)}.");
+            db.AddIntegrationEvent(new RunFailed(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version, run.Error), clock);
+        }
+        else
+        {
+            run.State = RunStates.Succeeded;
+            db.AddIntegrationEvent(new RunSucceeded(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
+        }
+    }
+
+    private StepAttempt NewAttempt(RunStep step, int number, DateTimeOffset at)
+    {
+        step.Attempts = number;
+        var attempt = new StepAttempt
+        {
+            Id = Guid.CreateVersion7(),
+            RunId = step.RunId,
+            RunStepId = step.Id,
+            Number = number,
+            State = AttemptStates.Queued,
+            ScheduledFor = at,
+        };
+        db.StepAttempts.Add(attempt);
+        return attempt;
+    }
+
+    /// <summary>One one-shot trigger per attempt on the shared durable job; the trigger carries only the attempt id.</summary>
+    public async Task ScheduleAsync(IReadOnlyCollection<StepAttempt> attempts, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(attempts);
+        if (attempts.Count == 0)
+        {
+            return;
+        }
+
+        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        foreach (var attempt in attempts)
+        {
+            // A unique trigger name: a resumed attempt is scheduled again while its last trigger may still exist.
+            var trigger = TriggerBuilder.Create()
+                .WithIdentity($"{attempt.Id:N}-{Guid.NewGuid():N}", AttemptGroup)
+                .ForJob(StepAttemptJob.Key)
+                .UsingJobData(AttemptKey, attempt.Id.ToString())
+                .StartAt(attempt.ScheduledFor)
+                .Build();
+            await scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), cancellationToken);
+        }
+    }
+
+    private static string? Truncate(string? text) => text is { Length: > 4000 } ? text[..3999] + "…" : text;
+}
+
+/// <summary>Exponential backoff with "equal jitter": half the delay fixed, half random, so delays still grow.</summary>
+public static class Backoff
+{
+    public static TimeSpan Delay(Definitions.RetryPolicy policy, int failedAttempt)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var exponent = Math.Min(failedAttempt - 1, 30);
+        var full = Math.Min(policy.Backoff.TotalMilliseconds * Math.Pow(2, exponent), policy.MaxDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds((full / 2) + (Random.Shared.NextDouble() * full / 2));
+    }
+}

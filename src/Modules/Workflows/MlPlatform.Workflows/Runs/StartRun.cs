@@ -1,0 +1,102 @@
+using System.Security.Claims;
+using System.Text.Json.Nodes;
+using FluentValidation;
+using FluentValidation.Results;
+using Mediator;
+using Microsoft.EntityFrameworkCore;
+using MlPlatform.SharedKernel.Errors;
+using MlPlatform.UserManagement.Contracts;
+using MlPlatform.Workflows.Contracts.StepTypes;
+using MlPlatform.Workflows.Persistence;
+using MlPlatform.Workflows.WorkflowDefinitions;
+
+namespace MlPlatform.Workflows.Runs;
+
+/// <summary>Starts a run of a workflow's latest version with the given parameters (defaults fill the rest).</summary>
+public sealed record StartRun(ClaimsPrincipal Caller, string Project, string Workflow, JsonObject? Parameters) : ICommand<RunStartedDto>;
+
+public sealed class StartRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, DefinitionCache definitions, RunEngine engine, TimeProvider clock)
+    : ICommandHandler<StartRun, RunStartedDto>
+{
+    public async ValueTask<RunStartedDto> Handle(StartRun command, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
+        var workflow = await WorkflowLookup.FindLive(db, access.ProjectId, command.Workflow, cancellationToken);
+        var version = await db.WorkflowVersions.AsNoTracking()
+            .SingleAsync(v => v.WorkflowId == workflow.Id && v.Version == workflow.LatestVersion, cancellationToken);
+        var definition = await definitions.GetAsync(db, version.Id, cancellationToken);
+
+        // Every problem at once, each at its path, and nothing stored.
+        var given = command.Parameters ?? [];
+        var failures = new List<ValidationFailure>();
+        var declared = definition.Parameters.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        foreach (var (name, _) in given.Where(p => !declared.ContainsKey(p.Key)))
+        {
+            failures.Add(new ValidationFailure($"parameters.{name}", $"The workflow has no parameter '{name}'."));
+        }
+
+        var parameters = new JsonObject();
+        foreach (var parameter in definition.Parameters)
+        {
+            if (given.TryGetPropertyValue(parameter.Name, out var value))
+            {
+                if (ParameterTypes.Check(parameter.Type, value) is { } problem)
+                {
+                    failures.Add(new ValidationFailure($"parameters.{parameter.Name}", problem));
+                }
+
+                parameters[parameter.Name] = value?.DeepClone();
+            }
+            else if (parameter.Default is not null)
+            {
+                parameters[parameter.Name] = parameter.Default.DeepClone();
+            }
+            else
+            {
+                failures.Add(new ValidationFailure($"parameters.{parameter.Name}", $"The parameter '{parameter.Name}' has no default and must be given."));
+            }
+        }
+
+        if (failures.Count > 0)
+        {
+            throw new ValidationException(failures);
+        }
+
+        var now = clock.GetUtcNow();
+        var run = new WorkflowRun
+        {
+            Id = Guid.CreateVersion7(),
+            ProjectId = access.ProjectId,
+            WorkflowId = workflow.Id,
+            WorkflowName = workflow.Name,
+            WorkflowVersionId = version.Id,
+            Version = version.Version,
+            State = RunStates.Queued,
+            Parameters = parameters.ToJsonString(),
+            CreatedAt = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond)),
+            CreatedBy = command.Caller.SubjectId(),
+        };
+        await engine.StartAsync(run, definition, cancellationToken);
+        return new RunStartedDto(run.Id, run.State, run.WorkflowName, run.Version);
+    }
+}
+
+/// <summary>Cancels a run that has not finished; a finished run answers 409.</summary>
+public sealed record CancelRun(ClaimsPrincipal Caller, string Project, Guid RunId) : ICommand<Unit>;
+
+public sealed class CancelRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, RunEngine engine) : ICommandHandler<CancelRun, Unit>
+{
+    public async ValueTask<Unit> Handle(CancelRun command, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
+        var state = await db.Runs.AsNoTracking().Where(r => r.Id == command.RunId && r.ProjectId == access.ProjectId)
+            .Select(r => r.State).SingleOrDefaultAsync(cancellationToken)
+            ?? throw new NotFoundException("Run", command.RunId.ToString());
+        if (RunStates.IsTerminal(state) || !await engine.CancelAsync(command.RunId, cancellationToken))
+        {
+            throw new ConflictException($"The run has already finished.");
+        }
+
+        return Unit.Value;
+    }
+}

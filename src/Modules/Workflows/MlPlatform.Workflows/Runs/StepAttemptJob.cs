@@ -1,0 +1,199 @@
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MlPlatform.SharedKernel.Storage;
+using MlPlatform.Workflows.Contracts.StepTypes;
+using MlPlatform.Workflows.Persistence;
+using Quartz;
+
+namespace MlPlatform.Workflows.Runs;
+
+/// <summary>
+/// Runs one step attempt. One durable job for all attempts; each attempt has its own one-shot
+/// trigger carrying its id. <c>RequestRecovery</c>: when a host dies mid-attempt, Quartz fires the
+/// trigger again (on a clustered peer or at restart), and the attempt is recorded as failed by the
+/// dead host and retried as a new attempt.
+/// </summary>
+public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAttemptJob> logger) : IJob
+{
+    public static readonly JobKey Key = new("step-attempt", "workflows");
+
+    /// <summary>How often a running attempt checks whether its run was cancelled (possibly by another host).</summary>
+    private static readonly TimeSpan CancelPoll = TimeSpan.FromMilliseconds(250);
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (!Guid.TryParse(context.MergedJobDataMap.GetString(RunEngine.AttemptKey), out var attemptId))
+        {
+            return;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var services = scope.ServiceProvider;
+        var engine = services.GetRequiredService<RunEngine>();
+        var db = services.GetRequiredService<WorkflowsDbContext>();
+        if (!await engine.ClaimAsync(attemptId, cancellationToken))
+        {
+            if (context.Recovering)
+            {
+                // Still "running" after a recovery: the host that ran it died; retry it as a new attempt.
+                await engine.FinishAsync(attemptId, new AttemptOutcome.Failed("The host running this attempt stopped.", Retryable: true, HostLost: true), cancellationToken);
+            }
+
+            return;
+        }
+
+        AttemptOutcome outcome;
+        try
+        {
+            outcome = await RunAsync(services, db, attemptId, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The host is stopping before the step ran: record it, or the attempt would stay "running"
+            // with no job left to finish it (a graceful stop is no crash, so Quartz will not recover it).
+            outcome = new AttemptOutcome.Failed("The host stopped before the step ran.", Retryable: true, HostLost: true);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Step attempt {AttemptId} could not be run", attemptId);
+            outcome = new AttemptOutcome.Failed("The engine could not run the step: " + ex.Message, Retryable: true);
+        }
+
+        // The outcome is recorded even when the host is stopping: it has already happened.
+        await engine.FinishAsync(attemptId, outcome, CancellationToken.None);
+    }
+
+    private static async Task<AttemptOutcome> RunAsync(IServiceProvider services, WorkflowsDbContext db, Guid attemptId, CancellationToken hostToken)
+    {
+        var attempt = await db.StepAttempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, hostToken);
+        var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == attempt.RunId, hostToken);
+        if (RunStates.IsTerminal(run.State))
+        {
+            return new AttemptOutcome.Cancelled("The run was cancelled.");
+        }
+
+        var steps = await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id).ToListAsync(hostToken);
+        var step = steps.Single(s => s.Id == attempt.RunStepId);
+        var definition = await services.GetRequiredService<DefinitionCache>().GetAsync(db, run.WorkflowVersionId, hostToken);
+        var stepDefinition = definition.Steps.Single(s => s.Id == step.StepId);
+        var type = services.GetRequiredService<IStepTypeRegistry>().Find(stepDefinition.Type);
+        if (type is null)
+        {
+            return new AttemptOutcome.Failed($"The step type '{stepDefinition.Type}' is not registered on this host.", Retryable: false);
+        }
+
+        JsonObject parameters;
+        var scope = RunEngine.Scope(run, steps);
+        try
+        {
+            parameters = StepParameterSchema.WithDefaults(type.Parameters, RunTemplates.Resolve(stepDefinition.Params, scope));
+        }
+        catch (StepFailedException ex)
+        {
+            return new AttemptOutcome.Failed(ex.Message, ex.Retryable);
+        }
+
+        using var attemptToken = CancellationTokenSource.CreateLinkedTokenSource(hostToken);
+        if (stepDefinition.Timeout is { } timeout)
+        {
+            attemptToken.CancelAfter(timeout);
+        }
+
+        var runCancelled = false;
+        using var stopWatching = new CancellationTokenSource();
+        var watcher = WatchForCancelAsync(services, run.Id, attemptToken, () => runCancelled = true, stopWatching.Token);
+        var context = new StepContext
+        {
+            RunId = run.Id,
+            ProjectId = run.ProjectId,
+            StepId = step.StepId,
+            Attempt = attempt.Number,
+            Parameters = parameters,
+            UpstreamOutputs = scope.Outputs,
+            Log = new StepLogger(services.GetRequiredService<ILoggerFactory>().CreateLogger("MlPlatform.Workflows.Steps"), run.Id, step.StepId, attempt.Number),
+            Artifacts = services.GetRequiredService<IObjectStore>(),
+            Clock = services.GetRequiredService<TimeProvider>(),
+            State = attempt.SuspendState is null ? null : JsonNode.Parse(attempt.SuspendState),
+        };
+        try
+        {
+            var result = await type.ExecuteAsync(context, attemptToken.Token);
+            return result.Outcome == StepOutcome.Succeeded
+                ? new AttemptOutcome.Succeeded(new JsonObject(result.Outputs.Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone()))))
+                : new AttemptOutcome.Suspended(result.ResumeAt, result.State);
+        }
+        catch (OperationCanceledException) when (attemptToken.IsCancellationRequested)
+        {
+            if (runCancelled)
+            {
+                return new AttemptOutcome.Cancelled("The run was cancelled.");
+            }
+
+            return hostToken.IsCancellationRequested
+                ? new AttemptOutcome.Failed("The host stopped during the attempt.", Retryable: true, HostLost: true)
+                : new AttemptOutcome.Failed($"Timed out after {Durations.Format(stepDefinition.Timeout!.Value)}.", Retryable: true);
+        }
+        catch (StepFailedException ex)
+        {
+            return new AttemptOutcome.Failed(ex.Message, ex.Retryable);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new AttemptOutcome.Failed($"{ex.GetType().Name}: {ex.Message}", Retryable: true);
+        }
+        finally
+        {
+            await stopWatching.CancelAsync();
+            await watcher;
+        }
+    }
+
+    /// <summary>
+    /// Cancels the attempt's token when its run is cancelled, wherever the cancel was accepted. Only
+    /// steps that run longer than one poll interval pay for a query.
+    /// </summary>
+    private static async Task WatchForCancelAsync(IServiceProvider services, Guid runId, CancellationTokenSource attempt, Action cancelled, CancellationToken stop)
+    {
+        try
+        {
+            await using var scope = services.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<WorkflowsDbContext>();
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(CancelPoll, stop);
+                var state = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.State).SingleAsync(stop);
+                if (state == RunStates.Cancelled)
+                {
+                    cancelled();
+                    await attempt.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The attempt ended first.
+        }
+    }
+
+    /// <summary>Step logs go to the host's log with the run, step and attempt until per-attempt log storage exists.</summary>
+    private sealed class StepLogger(ILogger logger, Guid runId, string stepId, int attempt) : IStepLogger
+    {
+        public void Write(StepLogLevel level, string message)
+        {
+            var logLevel = level switch
+            {
+                StepLogLevel.Debug => LogLevel.Debug,
+                StepLogLevel.Warning => LogLevel.Warning,
+                StepLogLevel.Error => LogLevel.Error,
+                _ => LogLevel.Information,
+            };
+#pragma warning disable CA1848, CA2254 // The message is the step's own text.
+            logger.Log(logLevel, "Run {RunId} step {StepId} attempt {Attempt}: {Message}", runId, stepId, attempt, message);
+#pragma warning restore CA1848, CA2254
+        }
+    }
+}
