@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.ModelRegistry.Persistence;
 using MlPlatform.SharedKernel.Modules;
 
@@ -8,4 +10,11 @@ public sealed class ModelRegistryModule : Module<ModelRegistryDbContext>
     public override string Name => "ModelRegistry";
 
     public override string Schema => ModelRegistryDbContext.SchemaName;
+
+    protected override void AddModuleServices(IServiceCollection services, ModuleContext context) =>
+        services.AddSingleton(ModelRegistrySettings.Read(context.Configuration));
+
+    public override void MapEndpoints(IEndpointRouteBuilder endpoints) =>
+        // The upload endpoint's edge body limit is fixed when it is mapped, so the settings are read here.
+        endpoints.MapModelRegistryEndpoints(endpoints.ServiceProvider.GetRequiredService<ModelRegistrySettings>());
 }
