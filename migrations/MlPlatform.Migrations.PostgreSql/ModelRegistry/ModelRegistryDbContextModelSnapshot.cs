@@ -167,6 +167,11 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .HasColumnType("character varying(2000)")
                         .HasColumnName("description");
 
+                    b.Property<string>("Lineage")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("lineage");
+
                     b.Property<string>("Metadata")
                         .IsRequired()
                         .HasColumnType("text")
@@ -185,6 +190,10 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("params");
+
+                    b.Property<int?>("ParentVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("parent_version");
 
                     b.Property<string>("Sha256")
                         .IsRequired()
@@ -212,8 +221,16 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .HasColumnType("integer")
                         .HasColumnName("version");
 
+                    b.Property<string>("WorkflowRunId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("workflow_run_id");
+
                     b.HasKey("Id")
                         .HasName("pk_model_versions");
+
+                    b.HasIndex("WorkflowRunId")
+                        .HasDatabaseName("ix_model_versions_workflow_run_id");
 
                     b.HasIndex("ModelId", "Version")
                         .IsUnique()

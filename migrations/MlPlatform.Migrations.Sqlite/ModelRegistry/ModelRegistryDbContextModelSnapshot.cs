@@ -161,6 +161,11 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnType("TEXT")
                         .HasColumnName("description");
 
+                    b.Property<string>("Lineage")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("lineage");
+
                     b.Property<string>("Metadata")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -179,6 +184,10 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("params");
+
+                    b.Property<int?>("ParentVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("parent_version");
 
                     b.Property<string>("Sha256")
                         .IsRequired()
@@ -206,8 +215,16 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnType("INTEGER")
                         .HasColumnName("version");
 
+                    b.Property<string>("WorkflowRunId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_run_id");
+
                     b.HasKey("Id")
                         .HasName("pk_model_versions");
+
+                    b.HasIndex("WorkflowRunId")
+                        .HasDatabaseName("ix_model_versions_workflow_run_id");
 
                     b.HasIndex("ModelId", "Version")
                         .IsUnique()

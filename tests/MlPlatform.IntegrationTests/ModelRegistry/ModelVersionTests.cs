@@ -189,4 +189,34 @@ public sealed class ModelVersionTests(ModelRegistryHostsFixture hosts) : IClassF
         var payloads = await db.OutboxMessages.Where(m => m.Type.EndsWith(".ModelVersionRegistered")).Select(m => m.Payload).ToListAsync();
         payloads.ShouldContain(p => p.Contains($"\"model\":\"{name}\"", StringComparison.Ordinal) && p.Contains("\"version\":1", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_lineage_with_the_upload_When_read_Then_recorded_and_bad_lineage_is_400(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var (name, _) = await NewModel(api);
+        await Json(await UploadRaw(api.Maintainer, api.Project, name, Model()), HttpStatusCode.Created);
+        const string lineage = """{"workflowRun": "run-42", "step": "train", "codeVersion": "abc123", "datasets": ["churn@3"], "parentVersion": 1}""";
+
+        var version = await Json(await UploadWithLineage(api, name, lineage), HttpStatusCode.Created);
+
+        var recorded = version.GetProperty("lineage");
+        recorded.GetProperty("workflowRun").GetString().ShouldBe("run-42");
+        recorded.GetProperty("step").GetString().ShouldBe("train");
+        recorded.GetProperty("codeVersion").GetString().ShouldBe("abc123");
+        recorded.GetProperty("datasets")[0].GetString().ShouldBe("churn@3");
+        recorded.GetProperty("parentVersion").GetInt32().ShouldBe(1);
+
+        await Problem(await UploadWithLineage(api, name, """{"parentVersion": 9}"""), HttpStatusCode.BadRequest);
+        await Problem(await UploadWithLineage(api, name, """{"workflowrun": "typo"}"""), HttpStatusCode.BadRequest);
+        await Problem(await UploadWithLineage(api, name, """{"datasets": "churn@3"}"""), HttpStatusCode.BadRequest);
+        (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions"), HttpStatusCode.OK)).GetProperty("total").GetInt32().ShouldBe(2);
+    }
+
+    private static Task<HttpResponseMessage> UploadWithLineage(WorkflowTestAccounts api, string name, string lineage)
+    {
+        var form = new MultipartFormDataContent { { new StringContent(lineage), "lineage" }, { new ByteArrayContent(Model(2f)), "file", "model.onnx" } };
+        return api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/models/{name}/versions", form);
+    }
 }

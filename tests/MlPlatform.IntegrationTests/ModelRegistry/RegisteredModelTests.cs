@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using MlPlatform.IntegrationTests.Infrastructure;
 using MlPlatform.SharedKernel.Persistence;
 using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
@@ -95,5 +96,30 @@ public sealed class RegisteredModelTests(ModelRegistryHostsFixture hosts) : ICla
         tagged.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("name").GetString()).ShouldBe([$"{prefix}-c"]);
 
         await Problem(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models?limit=0"), HttpStatusCode.BadRequest);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_models_with_aliases_and_decisions_When_listing_by_alias_or_status_Then_only_those_models(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var prefix = NewName("flt");
+        foreach (var suffix in new[] { "a", "b", "c" })
+        {
+            await Json(await CreateModel(api.Maintainer, api.Project, $"{prefix}-{suffix}"), HttpStatusCode.Created);
+            await Json(await UploadRaw(api.Maintainer, api.Project, $"{prefix}-{suffix}", Model()), HttpStatusCode.Created);
+        }
+
+        await Json(await api.Maintainer.PutAsJsonAsync($"/api/v1/projects/{api.Project}/models/{prefix}-b/aliases/staging", new { version = 1 }), HttpStatusCode.OK);
+        await Json(await api.Admin.PostAsJsonAsync($"/api/v1/projects/{api.Project}/models/{prefix}-c/versions/1/approve", new { comment = "ok" }), HttpStatusCode.OK);
+
+        async Task<List<string?>> Names(string query) =>
+            (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models?prefix={prefix}&{query}"), HttpStatusCode.OK))
+                .GetProperty("items").EnumerateArray().Select(i => i.GetProperty("name").GetString()).ToList();
+
+        (await Names("alias=staging")).ShouldBe([$"{prefix}-b"]);
+        (await Names("status=approved")).ShouldBe([$"{prefix}-c"]);
+        (await Names("status=pending")).ShouldBe([$"{prefix}-a", $"{prefix}-b"]);
+        await Problem(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models?status=done"), HttpStatusCode.BadRequest);
     }
 }

@@ -38,9 +38,9 @@ public static class ModelRegistryEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
 
-        models.MapGet("/", async Task<Ok<Models.Page<ModelDto>>> (string project, string? prefix, string? tag, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
-                TypedResults.Ok(await mediator.Send(new ListModels(user, project, prefix, tag, offset ?? 0, limit ?? 50), ct)))
-            .WithSummary("The project's models by name; filters: name prefix, tag")
+        models.MapGet("/", async Task<Ok<Models.Page<ModelDto>>> (string project, string? prefix, string? tag, string? alias, string? status, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new ListModels(user, project, prefix, tag, offset ?? 0, limit ?? 50, alias, status), ct)))
+            .WithSummary("The project's models by name; filters: name prefix, tag, alias (models that have it), status (models with a version in it)")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
 

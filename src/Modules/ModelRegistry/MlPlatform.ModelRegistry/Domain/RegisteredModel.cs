@@ -78,6 +78,15 @@ public sealed class ModelVersion
     /// <summary>JSON object of strings sent with the upload.</summary>
     public required string Params { get; set; }
 
+    /// <summary>Where the version came from as JSON (run, step, datasets, parent version, code version).</summary>
+    public required string Lineage { get; set; }
+
+    /// <summary>The workflow run that produced the version, also a column so lineage can be followed from a run.</summary>
+    public string? WorkflowRunId { get; set; }
+
+    /// <summary>The version this one was derived from (fine-tuned, retrained), in the same model.</summary>
+    public int? ParentVersion { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
 
     public Guid? CreatedBy { get; set; }

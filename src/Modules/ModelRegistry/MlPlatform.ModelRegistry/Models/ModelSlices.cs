@@ -158,7 +158,9 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
     }
 }
 
-public sealed record ListModels(ClaimsPrincipal Caller, string Project, string? NamePrefix, string? Tag, int Offset, int Limit) : IQuery<Page<ModelDto>>;
+/// <summary>Filters: name prefix, tag, an alias the model has, a status one of its versions has.</summary>
+public sealed record ListModels(ClaimsPrincipal Caller, string Project, string? NamePrefix, string? Tag, int Offset, int Limit, string? Alias = null, string? Status = null)
+    : IQuery<Page<ModelDto>>;
 
 public sealed class ListModelsValidator : AbstractValidator<ListModels>
 {
@@ -168,10 +170,13 @@ public sealed class ListModelsValidator : AbstractValidator<ListModels>
         RuleFor(q => q.Limit).InclusiveBetween(1, 200);
         RuleFor(q => q.NamePrefix).MaximumLength(63);
         RuleFor(q => q.Tag).MaximumLength(63);
+        RuleFor(q => q.Alias).MaximumLength(63);
+        RuleFor(q => q.Status).Must(s => s is null or VersionStatus.Pending or VersionStatus.Approved or VersionStatus.Rejected)
+            .WithMessage("The status filter must be pending, approved or rejected.");
     }
 }
 
-/// <summary>The project's models by name, filtered by name prefix and tag.</summary>
+/// <summary>The project's models by name, filtered by name prefix, tag, alias and version status.</summary>
 public sealed class ListModelsHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<ListModels, Page<ModelDto>>
 {
     public async ValueTask<Page<ModelDto>> Handle(ListModels query, CancellationToken cancellationToken)
@@ -187,6 +192,16 @@ public sealed class ListModelsHandler(ModelRegistryDbContext db, IProjectAuthori
         if (!string.IsNullOrEmpty(query.Tag))
         {
             models = models.Where(m => db.ModelTags.Any(t => t.ModelId == m.Id && t.Tag == query.Tag));
+        }
+
+        if (!string.IsNullOrEmpty(query.Alias))
+        {
+            models = models.Where(m => db.Aliases.Any(a => a.ModelId == m.Id && a.Alias == query.Alias));
+        }
+
+        if (query.Status is not null)
+        {
+            models = models.Where(m => db.ModelVersions.Any(v => v.ModelId == m.Id && v.Status == query.Status));
         }
 
         var total = await models.CountAsync(cancellationToken);

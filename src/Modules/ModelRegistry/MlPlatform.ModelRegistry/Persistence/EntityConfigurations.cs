@@ -45,7 +45,9 @@ internal sealed class ModelVersionConfiguration : IEntityTypeConfiguration<Model
         builder.Property(v => v.ArtifactUri).HasMaxLength(2048);
         builder.Property(v => v.Sha256).HasMaxLength(64);
         builder.Property(v => v.DecisionComment).HasMaxLength(2000);
+        builder.Property(v => v.WorkflowRunId).HasMaxLength(200);
         builder.HasIndex(v => new { v.ModelId, v.Version }).IsUnique();
+        builder.HasIndex(v => v.WorkflowRunId);
         builder.HasOne<RegisteredModel>().WithMany().HasForeignKey(v => v.ModelId).OnDelete(DeleteBehavior.Restrict);
     }
 }

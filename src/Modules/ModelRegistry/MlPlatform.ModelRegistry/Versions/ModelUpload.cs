@@ -14,17 +14,22 @@ namespace MlPlatform.ModelRegistry.Versions;
 /// or query values sent beside it. Spooling lets ONNX Runtime check the file before anything
 /// reaches the artifact store, and keeps memory flat whatever the model's size.
 /// </summary>
+public sealed record VersionLineage(string? WorkflowRun, string? Step, string? CodeVersion, IReadOnlyList<string> Datasets, int? ParentVersion);
+
 public sealed class ModelUpload : IAsyncDisposable
 {
     private const int MaxFieldBytes = 64 * 1024;
 
-    private ModelUpload(string path, long size, string? description, string? metrics, string? parameters)
+    private static readonly string[] FieldNames = ["description", "metrics", "params", "lineage"];
+
+    private ModelUpload(string path, long size, string? description, string? metrics, string? parameters, string? lineage)
     {
         Path = path;
         Size = size;
         Description = description;
         Metrics = metrics;
         Params = parameters;
+        Lineage = lineage;
     }
 
     public string Path { get; }
@@ -39,13 +44,16 @@ public sealed class ModelUpload : IAsyncDisposable
     /// <summary>A JSON object, as sent (checked by <see cref="ParseParams"/>).</summary>
     public string? Params { get; }
 
+    /// <summary>A JSON object, as sent (checked by <see cref="ParseLineage"/>).</summary>
+    public string? Lineage { get; }
+
     public Stream OpenRead() => new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
     /// <summary>Reads a multipart/form-data body (field <c>file</c>) or a raw application/octet-stream body.</summary>
     public static async Task<ModelUpload> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
         var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var name in new[] { "description", "metrics", "params" })
+        foreach (var name in FieldNames)
         {
             if (request.Query.TryGetValue(name, out var value) && !StringValues.IsNullOrEmpty(value))
             {
@@ -94,7 +102,7 @@ public sealed class ModelUpload : IAsyncDisposable
 
                             size = await SpoolAsync(section.Body, path, maxBytes, cancellationToken);
                         }
-                        else if (name is not null && (name.Equals("description", StringComparison.OrdinalIgnoreCase) || name.Equals("metrics", StringComparison.OrdinalIgnoreCase) || name.Equals("params", StringComparison.OrdinalIgnoreCase)))
+                        else if (name is not null && FieldNames.Contains(name, StringComparer.OrdinalIgnoreCase))
                         {
                             fields[name] = await ReadFieldAsync(section.Body, name, cancellationToken);
                         }
@@ -121,7 +129,7 @@ public sealed class ModelUpload : IAsyncDisposable
                 throw new BadRequestException("The model file is empty.");
             }
 
-            return new ModelUpload(path, size.Value, fields.GetValueOrDefault("description"), fields.GetValueOrDefault("metrics"), fields.GetValueOrDefault("params"));
+            return new ModelUpload(path, size.Value, fields.GetValueOrDefault("description"), fields.GetValueOrDefault("metrics"), fields.GetValueOrDefault("params"), fields.GetValueOrDefault("lineage"));
         }
         catch
         {
@@ -196,6 +204,71 @@ public sealed class ModelUpload : IAsyncDisposable
         }
 
         return parameters;
+    }
+
+    /// <summary>
+    /// Lineage: <c>{"workflowRun", "step", "codeVersion"}</c> strings, <c>"datasets"</c> an array of
+    /// strings (dataset versions such as <c>name@3</c>), <c>"parentVersion"</c> a version number.
+    /// Unknown members are refused, so a misspelt key is not silently lost.
+    /// </summary>
+    public static VersionLineage ParseLineage(string? json)
+    {
+        var lineage = ParseObject(json, "lineage");
+        string? Text(string key)
+        {
+            var node = lineage[key];
+            if (node is null)
+            {
+                return null;
+            }
+
+            if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.String || value.GetValue<string>() is not { Length: > 0 and <= 200 } text)
+            {
+                throw new BadRequestException($"lineage.{key} must be a string of 1 to 200 characters.");
+            }
+
+            return text;
+        }
+
+        foreach (var (key, _) in lineage)
+        {
+            if (key is not ("workflowRun" or "step" or "codeVersion" or "datasets" or "parentVersion"))
+            {
+                throw new BadRequestException($"lineage.{key} is not known: use workflowRun, step, codeVersion, datasets, parentVersion.");
+            }
+        }
+
+        var datasets = new List<string>();
+        if (lineage["datasets"] is { } list)
+        {
+            if (list is not JsonArray array || array.Count > 100)
+            {
+                throw new BadRequestException("lineage.datasets must be an array of at most 100 dataset versions.");
+            }
+
+            foreach (var item in array)
+            {
+                if (item is not JsonValue value || value.GetValueKind() != JsonValueKind.String || value.GetValue<string>() is not { Length: > 0 and <= 200 } text)
+                {
+                    throw new BadRequestException("lineage.datasets must hold strings of 1 to 200 characters.");
+                }
+
+                datasets.Add(text);
+            }
+        }
+
+        int? parent = null;
+        if (lineage["parentVersion"] is { } parentNode)
+        {
+            if (parentNode is not JsonValue value || !value.TryGetValue<int>(out var number) || number <= 0)
+            {
+                throw new BadRequestException("lineage.parentVersion must be a positive version number.");
+            }
+
+            parent = number;
+        }
+
+        return new VersionLineage(Text("workflowRun"), Text("step"), Text("codeVersion"), datasets, parent);
     }
 
     private static JsonObject ParseObject(string? json, string field)

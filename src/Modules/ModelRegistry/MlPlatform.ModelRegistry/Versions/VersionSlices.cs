@@ -29,6 +29,7 @@ public sealed record ModelVersionDto(
     JsonElement Metadata,
     JsonElement Metrics,
     JsonElement Params,
+    JsonElement Lineage,
     DateTimeOffset CreatedAt,
     Guid? CreatedBy,
     DateTimeOffset? DecidedAt,
@@ -39,7 +40,7 @@ internal static class VersionMapping
 {
     public static ModelVersionDto ToDto(string project, RegisteredModel model, ModelVersion v) => new(
         v.Id, project, model.Name, v.Version, v.Status, v.Description, v.ArtifactUri, v.Sha256, v.SizeBytes,
-        Element(v.Signature), Element(v.Metadata), Element(v.Metrics), Element(v.Params),
+        Element(v.Signature), Element(v.Metadata), Element(v.Metrics), Element(v.Params), Element(v.Lineage),
         v.CreatedAt, v.CreatedBy, v.DecidedAt, v.DecidedBy, v.DecisionComment);
 
     private static JsonElement Element(string json)
@@ -75,6 +76,11 @@ public sealed class RegisterVersionHandler(
         await using var upload = await command.ReadBody(settings.MaxUploadBytes, cancellationToken);
         var metrics = ModelUpload.ParseMetrics(upload.Metrics);
         var parameters = ModelUpload.ParseParams(upload.Params);
+        var lineage = ModelUpload.ParseLineage(upload.Lineage);
+        if (lineage.ParentVersion is { } parent && !await db.ModelVersions.AnyAsync(v => v.ModelId == found.Id && v.Version == parent, cancellationToken))
+        {
+            throw new BadRequestException($"lineage.parentVersion {parent} is not a version of '{found.Name}'.");
+        }
         if (upload.Description is { Length: > 2000 })
         {
             throw new BadRequestException("The description is longer than 2000 characters.");
@@ -94,7 +100,7 @@ public sealed class RegisterVersionHandler(
 
         try
         {
-            return await InsertAsync(command, access, found.Id, versionId, stored, description, metrics.ToJsonString(), parameters.ToJsonString(), upload.Description, cancellationToken);
+            return await InsertAsync(command, access, found.Id, versionId, stored, description, metrics.ToJsonString(), parameters.ToJsonString(), lineage, upload.Description, cancellationToken);
         }
         catch
         {
@@ -114,7 +120,7 @@ public sealed class RegisterVersionHandler(
 
     private async Task<ModelVersionDto> InsertAsync(
         RegisterVersion command, ProjectAccess access, Guid modelId, Guid versionId, StoredObject stored, OnnxDescription onnx,
-        string metrics, string parameters, string? text, CancellationToken cancellationToken)
+        string metrics, string parameters, VersionLineage lineage, string? text, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -139,6 +145,9 @@ public sealed class RegisterVersionHandler(
                 Metadata = onnx.Metadata.ToJsonString(),
                 Metrics = metrics,
                 Params = parameters,
+                Lineage = JsonSerializer.Serialize(lineage, JsonSerializerOptions.Web),
+                WorkflowRunId = lineage.WorkflowRun,
+                ParentVersion = lineage.ParentVersion,
                 CreatedAt = now,
                 CreatedBy = command.Caller.SubjectId(),
             };

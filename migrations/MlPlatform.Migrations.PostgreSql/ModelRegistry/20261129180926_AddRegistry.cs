@@ -119,6 +119,9 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                     metadata = table.Column<string>(type: "text", nullable: false),
                     metrics = table.Column<string>(type: "text", nullable: false),
                     @params = table.Column<string>(name: "params", type: "text", nullable: false),
+                    lineage = table.Column<string>(type: "text", nullable: false),
+                    workflow_run_id = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    parent_version = table.Column<int>(type: "integer", nullable: true),
                     created_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
                     created_by = table.Column<Guid>(type: "uuid", nullable: true),
                     decided_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
@@ -156,6 +159,12 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                 table: "model_versions",
                 columns: new[] { "model_id", "version" },
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_model_versions_workflow_run_id",
+                schema: "model_registry",
+                table: "model_versions",
+                column: "workflow_run_id");
 
             migrationBuilder.CreateIndex(
                 name: "ix_registered_models_project_id_name",

@@ -111,6 +111,9 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                     metadata = table.Column<string>(type: "TEXT", nullable: false),
                     metrics = table.Column<string>(type: "TEXT", nullable: false),
                     @params = table.Column<string>(name: "params", type: "TEXT", nullable: false),
+                    lineage = table.Column<string>(type: "TEXT", nullable: false),
+                    workflow_run_id = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    parent_version = table.Column<int>(type: "INTEGER", nullable: true),
                     created_at = table.Column<long>(type: "INTEGER", nullable: false),
                     created_by = table.Column<Guid>(type: "TEXT", nullable: true),
                     decided_at = table.Column<long>(type: "INTEGER", nullable: true),
@@ -144,6 +147,11 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                 table: "model_versions",
                 columns: new[] { "model_id", "version" },
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_model_versions_workflow_run_id",
+                table: "model_versions",
+                column: "workflow_run_id");
 
             migrationBuilder.CreateIndex(
                 name: "ix_registered_models_project_id_name",

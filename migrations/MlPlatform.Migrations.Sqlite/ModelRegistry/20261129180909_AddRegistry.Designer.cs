@@ -11,7 +11,7 @@ using MlPlatform.ModelRegistry.Persistence;
 namespace MlPlatform.Migrations.Sqlite.ModelRegistry
 {
     [DbContext(typeof(ModelRegistryDbContext))]
-    [Migration("20261129180052_AddRegistry")]
+    [Migration("20261129180909_AddRegistry")]
     partial class AddRegistry
     {
         /// <inheritdoc />
@@ -164,6 +164,11 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnType("TEXT")
                         .HasColumnName("description");
 
+                    b.Property<string>("Lineage")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("lineage");
+
                     b.Property<string>("Metadata")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -182,6 +187,10 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("params");
+
+                    b.Property<int?>("ParentVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("parent_version");
 
                     b.Property<string>("Sha256")
                         .IsRequired()
@@ -209,8 +218,16 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnType("INTEGER")
                         .HasColumnName("version");
 
+                    b.Property<string>("WorkflowRunId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_run_id");
+
                     b.HasKey("Id")
                         .HasName("pk_model_versions");
+
+                    b.HasIndex("WorkflowRunId")
+                        .HasDatabaseName("ix_model_versions_workflow_run_id");
 
                     b.HasIndex("ModelId", "Version")
                         .IsUnique()
