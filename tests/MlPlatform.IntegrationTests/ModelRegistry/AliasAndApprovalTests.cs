@@ -194,4 +194,28 @@ public sealed class AliasAndApprovalTests(ModelRegistryHostsFixture hosts) : ICl
         types.Count(t => t.EndsWith(".ModelVersionApproved", StringComparison.Ordinal)).ShouldBe(1);
         types.Count(t => t.EndsWith(".ModelVersionRejected", StringComparison.Ordinal)).ShouldBe(1);
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_alias_When_resolved_over_HTTP_and_through_the_contract_Then_the_version_it_points_to(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = await ModelWithVersions(api.Maintainer, api.Project, 2);
+        await Json(await Move(api.Maintainer, api.Project, name, "challenger", 2), HttpStatusCode.OK);
+
+        var version = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/aliases/challenger/version"), HttpStatusCode.OK);
+        version.GetProperty("version").GetInt32().ShouldBe(2);
+        await Problem(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/aliases/nothing/version"), HttpStatusCode.NotFound);
+
+        var projectId = (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}"), HttpStatusCode.OK)).GetProperty("id").GetGuid();
+        using var scope = api.Factory.Services.CreateScope();
+        var resolver = scope.ServiceProvider.GetRequiredService<MlPlatform.ModelRegistry.Contracts.IModelVersionResolver>();
+        var byAlias = await resolver.ResolveAsync(projectId, name, "challenger");
+        byAlias.ShouldNotBeNull().Version.ShouldBe(2);
+        byAlias.Sha256.ShouldBe(version.GetProperty("sha256").GetString());
+        (await resolver.ResolveAsync(projectId, name, "1")).ShouldNotBeNull().Version.ShouldBe(1);
+        (await resolver.ResolveAsync(projectId, name, "9")).ShouldBeNull();
+        (await resolver.ResolveAsync(projectId, name, "nothing")).ShouldBeNull();
+        (await resolver.ResolveAsync(Guid.NewGuid(), name, "1")).ShouldBeNull();
+    }
 }

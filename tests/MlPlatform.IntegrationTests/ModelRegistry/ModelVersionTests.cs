@@ -212,6 +212,11 @@ public sealed class ModelVersionTests(ModelRegistryHostsFixture hosts) : IClassF
         await Problem(await UploadWithLineage(api, name, """{"workflowrun": "typo"}"""), HttpStatusCode.BadRequest);
         await Problem(await UploadWithLineage(api, name, """{"datasets": "churn@3"}"""), HttpStatusCode.BadRequest);
         (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions"), HttpStatusCode.OK)).GetProperty("total").GetInt32().ShouldBe(2);
+
+        var child = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/2/lineage"), HttpStatusCode.OK);
+        child.GetProperty("upstream").GetProperty("workflowRun").GetString().ShouldBe("run-42");
+        var parent = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/1/lineage"), HttpStatusCode.OK);
+        parent.GetProperty("childVersions").EnumerateArray().Select(v => v.GetInt32()).ShouldBe([2]);
     }
 
     private static Task<HttpResponseMessage> UploadWithLineage(WorkflowTestAccounts api, string name, string lineage)

@@ -92,6 +92,16 @@ public static class ModelRegistryEndpoints
             .WithSummary("Download the version's ONNX file (streamed)")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
+        models.MapGet("/{name}/versions/{version:int}/lineage", async Task<Ok<VersionLineageDto>> (string project, string name, int version, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new GetVersionLineage(user, project, name, version), ct)))
+            .WithSummary("A version's lineage: upstream (run, step, datasets, code, parent) and downstream in the registry (child versions, aliases)")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        models.MapGet("/{name}/aliases/{alias}/version", async Task<Ok<ModelVersionDto>> (string project, string name, string alias, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new GetVersionByAlias(user, project, name, alias), ct)))
+            .WithSummary("The version an alias points to, in full")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
         models.MapPost("/{name}/versions/{version:int}/approve", async Task<Ok<ModelVersionDto>> (string project, string name, int version, DecisionRequest? body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new DecideVersion(user, project, name, version, Approve: true, body?.Comment), ct)))
             .WithSummary("Approve a pending version (approver; not its registrant)")
