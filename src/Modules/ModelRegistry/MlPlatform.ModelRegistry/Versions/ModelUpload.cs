@@ -66,7 +66,10 @@ public sealed class ModelUpload : IAsyncDisposable
             throw new UnsupportedMediaTypeException("Send the model as multipart/form-data (field 'file') or as application/octet-stream.");
         }
 
-        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mlp-upload-" + Guid.NewGuid().ToString("N") + ".onnx");
+        // A fresh folder per upload: an ONNX file may name external data files relative to its own
+        // folder, and ONNX Runtime must find nothing there but the model itself.
+        var folder = Directory.CreateDirectory(System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mlp-upload-" + Guid.NewGuid().ToString("N")));
+        var path = System.IO.Path.Combine(folder.FullName, "model.onnx");
         long? size = null;
         try
         {
@@ -133,7 +136,7 @@ public sealed class ModelUpload : IAsyncDisposable
         }
         catch
         {
-            File.Delete(path);
+            Delete(path);
             throw;
         }
     }
@@ -290,15 +293,19 @@ public sealed class ModelUpload : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        Delete(Path);
+        return ValueTask.CompletedTask;
+    }
+
+    private static void Delete(string path)
+    {
         try
         {
-            File.Delete(Path);
+            Directory.Delete(System.IO.Path.GetDirectoryName(path)!, recursive: true);
         }
         catch (IOException)
         {
             // A temp file left behind is cleaned with the temp folder; the request must not fail for it.
         }
-
-        return ValueTask.CompletedTask;
     }
 }
