@@ -67,4 +67,44 @@ public sealed class OnnxInspectorTests
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData("inside")]
+    [InlineData("parent")]
+    [InlineData("absolute")]
+    // ONNX Runtime 1.31 refuses external-data paths that leave the model's folder; with each upload
+    // spooled into a fresh folder of its own, an uploaded model can read no file of the host.
+    public void Given_model_with_external_weights_When_inspected_Then_loads_only_from_beside_the_model(string where)
+    {
+        var outer = Directory.CreateTempSubdirectory("mlp-onnx-test-");
+        try
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(outer.FullName, "upload"));
+            var weights = new byte[Weights.Length * 4];
+            Buffer.BlockCopy(Weights, 0, weights, 0, weights.Length);
+            var (file, location) = where switch
+            {
+                "inside" => (Path.Combine(folder.FullName, "weights.bin"), "weights.bin"),
+                "parent" => (Path.Combine(outer.FullName, "weights.bin"), "../weights.bin"),
+                _ => (Path.Combine(outer.FullName, "weights.bin"), Path.Combine(outer.FullName, "weights.bin")),
+            };
+            File.WriteAllBytes(file, weights);
+            var path = Path.Combine(folder.FullName, "model.onnx");
+            File.WriteAllBytes(path, OnnxModelWriter.LogisticRegression(Weights, 0f, externalWeights: location));
+
+            if (where == "inside")
+            {
+                // The control: the encoding is right, a file beside the model is read.
+                OnnxInspector.Inspect(path).Signature["inputs"]!.AsArray().Count.ShouldBe(1);
+            }
+            else
+            {
+                Should.Throw<UnprocessableException>(() => OnnxInspector.Inspect(path));
+            }
+        }
+        finally
+        {
+            outer.Delete(recursive: true);
+        }
+    }
 }

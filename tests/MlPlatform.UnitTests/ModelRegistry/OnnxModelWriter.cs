@@ -18,7 +18,8 @@ public static class OnnxModelWriter
         string output = "y",
         string producer = "mlplatform-tests",
         string graphName = "logreg",
-        IReadOnlyDictionary<string, string>? metadata = null)
+        IReadOnlyDictionary<string, string>? metadata = null,
+        string? externalWeights = null)
     {
         ArgumentNullException.ThrowIfNull(weights);
         var features = weights.Length;
@@ -27,7 +28,7 @@ public static class OnnxModelWriter
             .Message(1, Node(["xw", "B"], ["z"], "add", "Add"))
             .Message(1, Node(["z"], [output], "sigmoid", "Sigmoid"))
             .String(2, graphName)
-            .Message(5, FloatTensor("W", [features, 1], weights))
+            .Message(5, externalWeights is null ? FloatTensor("W", [features, 1], weights) : ExternalFloatTensor("W", [features, 1], externalWeights))
             .Message(5, FloatTensor("B", [1], [bias]))
             .Message(11, ValueInfo(input, [null, features], "N"))
             .Message(12, ValueInfo(output, [null, 1], "N"));
@@ -93,6 +94,22 @@ public static class OnnxModelWriter
         }
 
         return tensor.Varint(2, FloatType).String(8, name).Bytes(9, raw);
+    }
+
+    /// <summary>A float tensor whose values ONNX Runtime is told to read from another file (external data).</summary>
+    private static Proto ExternalFloatTensor(string name, long[] dims, string location)
+    {
+        var tensor = new Proto();
+        foreach (var dim in dims)
+        {
+            tensor.Varint(1, (ulong)dim);
+        }
+
+        var length = dims.Aggregate(4L, (size, dim) => size * dim);
+        return tensor.Varint(2, FloatType).String(8, name)
+            .Message(13, new Proto().String(1, "location").String(2, location))
+            .Message(13, new Proto().String(1, "length").String(2, length.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .Varint(14, 1); // data_location = EXTERNAL
     }
 
     /// <summary>A float tensor type; a null dimension is the symbolic <paramref name="symbol"/>.</summary>
