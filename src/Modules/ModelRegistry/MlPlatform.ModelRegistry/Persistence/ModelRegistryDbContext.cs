@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.ModelRegistry.Persistence;
@@ -8,4 +9,14 @@ public sealed class ModelRegistryDbContext(DbContextOptions<ModelRegistryDbConte
     public const string SchemaName = "model_registry";
 
     public override string Schema => SchemaName;
+
+    public DbSet<RegisteredModel> Models => Set<RegisteredModel>();
+
+    public DbSet<ModelTag> ModelTags => Set<ModelTag>();
+
+    public DbSet<ModelVersion> ModelVersions => Set<ModelVersion>();
+
+    public DbSet<ModelAlias> Aliases => Set<ModelAlias>();
+
+    public DbSet<AliasHistoryEntry> AliasHistory => Set<AliasHistoryEntry>();
 }

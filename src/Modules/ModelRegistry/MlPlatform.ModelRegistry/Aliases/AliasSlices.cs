@@ -1,0 +1,231 @@
+using System.Security.Claims;
+using FluentValidation;
+using Mediator;
+using Microsoft.EntityFrameworkCore;
+using MlPlatform.ModelRegistry.Contracts;
+using MlPlatform.ModelRegistry.Domain;
+using MlPlatform.ModelRegistry.Models;
+using MlPlatform.ModelRegistry.Persistence;
+using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Messaging;
+using MlPlatform.UserManagement.Contracts;
+
+namespace MlPlatform.ModelRegistry.Aliases;
+
+public sealed record AliasDto(string Alias, int Version, long Revision, bool Protected, DateTimeOffset UpdatedAt, Guid? UpdatedBy);
+
+public sealed record AliasHistoryDto(string Alias, long Revision, int? FromVersion, int? ToVersion, DateTimeOffset MovedAt, Guid? MovedBy);
+
+public sealed record MoveAliasRequest(int? Version);
+
+internal static class AliasRules
+{
+    /// <summary>Concurrent moves of one alias retry; each retry reads the winner's revision and builds on it.</summary>
+    public const int MaxAttempts = 20;
+
+    /// <summary>
+    /// Write for any alias; Approve as well for a protected one. Runs before the version is looked
+    /// at, so a caller without the right learns nothing about the versions.
+    /// </summary>
+    public static async Task<(ProjectAccess Access, RegisteredModel Model)> AuthorizeAsync(
+        ModelRegistryDbContext db, IProjectAuthorizer authorizer, ClaimsPrincipal caller, string project, string name, string alias, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(caller, project, Permission.Write, cancellationToken);
+        var model = await ModelLookup.FindAsync(db, access.ProjectId, name, cancellationToken);
+        if (model.IsProtected(alias))
+        {
+            await authorizer.AuthorizeAsync(caller, project, Permission.Approve, cancellationToken);
+        }
+
+        return (access, model);
+    }
+
+    public static async Task<long> NextRevisionAsync(ModelRegistryDbContext db, Guid modelId, string alias, CancellationToken cancellationToken) =>
+        (await db.AliasHistory.Where(h => h.ModelId == modelId && h.Alias == alias).MaxAsync(h => (long?)h.Revision, cancellationToken) ?? 0) + 1;
+
+    /// <summary>A short random pause before a retry, so racing writers do not collide again in lock step.</summary>
+    public static Task BackOffAsync(int attempt, CancellationToken cancellationToken) =>
+        Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 + Math.Min(attempt, 10) * 5)), cancellationToken);
+}
+
+public sealed record MoveAlias(ClaimsPrincipal Caller, string Project, string Name, string Alias, int Version) : ICommand<AliasDto>;
+
+public sealed class MoveAliasValidator : AbstractValidator<MoveAlias>
+{
+    public MoveAliasValidator()
+    {
+        RuleFor(c => c.Alias).NotEmpty().Matches(ModelRules.AliasPattern()).WithMessage(ModelRules.AliasMessage);
+        RuleFor(c => c.Version).GreaterThan(0);
+    }
+}
+
+/// <summary>
+/// Points an alias at a version, atomically with its history row and its AliasMoved event. Two
+/// concurrent moves cannot both build on the same revision: the alias row's revision is a
+/// concurrency token and (model, alias, revision) is unique in the history, so the loser re-reads
+/// and moves again from the winner's state — every move is recorded, none is lost.
+/// </summary>
+public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, TimeProvider clock) : ICommandHandler<MoveAlias, AliasDto>
+{
+    public async ValueTask<AliasDto> Handle(MoveAlias command, CancellationToken cancellationToken)
+    {
+        var (access, model) = await AliasRules.AuthorizeAsync(db, authorizer, command.Caller, command.Project, command.Name, command.Alias, cancellationToken);
+        var isProtected = model.IsProtected(command.Alias);
+        var target = await ModelLookup.FindVersionAsync(db, model, command.Version, cancellationToken);
+        if (target.Status == VersionStatus.Rejected)
+        {
+            throw new ConflictException($"Version {target.Version} of '{model.Name}' was rejected; no alias may point to it.");
+        }
+
+        if (isProtected && target.Status != VersionStatus.Approved)
+        {
+            throw new ConflictException($"'{command.Alias}' is a protected alias: only approved versions may take it, and version {target.Version} is {target.Status}.");
+        }
+
+        var caller = command.Caller.SubjectId();
+        for (var attempt = 1; ; attempt++)
+        {
+            db.ChangeTracker.Clear();
+            var now = ModelLookup.Now(clock);
+            var alias = await db.Aliases.SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == command.Alias, cancellationToken);
+            if (alias is not null && alias.Version == command.Version)
+            {
+                // Already there: nothing moves, so nothing is recorded.
+                return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
+            }
+
+            int? from = alias?.Version;
+            if (alias is null)
+            {
+                alias = new ModelAlias { ModelId = model.Id, Alias = command.Alias, Revision = await AliasRules.NextRevisionAsync(db, model.Id, command.Alias, cancellationToken) };
+                db.Aliases.Add(alias);
+            }
+            else
+            {
+                alias.Revision++;
+            }
+
+            alias.Version = command.Version;
+            alias.UpdatedAt = now;
+            alias.UpdatedBy = caller;
+            db.AliasHistory.Add(new AliasHistoryEntry
+            {
+                Id = Guid.CreateVersion7(),
+                ModelId = model.Id,
+                Alias = command.Alias,
+                Revision = alias.Revision,
+                FromVersion = from,
+                ToVersion = command.Version,
+                MovedAt = now,
+                MovedBy = caller,
+            });
+            db.AddIntegrationEvent(
+                new AliasMoved(Guid.CreateVersion7(), now, access.ProjectId, access.ProjectName, model.Id, model.Name, command.Alias, from, command.Version, alias.Revision, caller),
+                clock);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
+            }
+            catch (DbUpdateException) when (attempt < AliasRules.MaxAttempts)
+            {
+                await AliasRules.BackOffAsync(attempt, cancellationToken);
+            }
+            catch (DbUpdateException)
+            {
+                throw new ConflictException($"The alias '{command.Alias}' is being moved by others at this moment; try again.");
+            }
+        }
+    }
+}
+
+public sealed record DeleteAlias(ClaimsPrincipal Caller, string Project, string Name, string Alias) : ICommand;
+
+/// <summary>Removes an alias; the history keeps a row for the deletion (to version null).</summary>
+public sealed class DeleteAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, TimeProvider clock) : ICommandHandler<DeleteAlias>
+{
+    public async ValueTask<Unit> Handle(DeleteAlias command, CancellationToken cancellationToken)
+    {
+        var (access, model) = await AliasRules.AuthorizeAsync(db, authorizer, command.Caller, command.Project, command.Name, command.Alias, cancellationToken);
+        var caller = command.Caller.SubjectId();
+        for (var attempt = 1; ; attempt++)
+        {
+            db.ChangeTracker.Clear();
+            var now = ModelLookup.Now(clock);
+            var alias = await db.Aliases.SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == command.Alias, cancellationToken)
+                ?? throw new NotFoundException("Alias", $"{model.Name}@{command.Alias}");
+            db.Aliases.Remove(alias);
+            var revision = alias.Revision + 1;
+            db.AliasHistory.Add(new AliasHistoryEntry
+            {
+                Id = Guid.CreateVersion7(),
+                ModelId = model.Id,
+                Alias = command.Alias,
+                Revision = revision,
+                FromVersion = alias.Version,
+                ToVersion = null,
+                MovedAt = now,
+                MovedBy = caller,
+            });
+            db.AddIntegrationEvent(
+                new AliasMoved(Guid.CreateVersion7(), now, access.ProjectId, access.ProjectName, model.Id, model.Name, command.Alias, alias.Version, null, revision, caller),
+                clock);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                return Unit.Value;
+            }
+            catch (DbUpdateException) when (attempt < AliasRules.MaxAttempts)
+            {
+                await AliasRules.BackOffAsync(attempt, cancellationToken);
+            }
+            catch (DbUpdateException)
+            {
+                throw new ConflictException($"The alias '{command.Alias}' is being moved by others at this moment; try again.");
+            }
+        }
+    }
+}
+
+public sealed record ListAliases(ClaimsPrincipal Caller, string Project, string Name) : IQuery<IReadOnlyList<AliasDto>>;
+
+public sealed class ListAliasesHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<ListAliases, IReadOnlyList<AliasDto>>
+{
+    public async ValueTask<IReadOnlyList<AliasDto>> Handle(ListAliases query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var model = await ModelLookup.FindAsync(db, access.ProjectId, query.Name, cancellationToken);
+        var aliases = await db.Aliases.AsNoTracking().Where(a => a.ModelId == model.Id).OrderBy(a => a.Alias).ToListAsync(cancellationToken);
+        return aliases.Select(a => new AliasDto(a.Alias, a.Version, a.Revision, model.IsProtected(a.Alias), a.UpdatedAt, a.UpdatedBy)).ToList();
+    }
+}
+
+public sealed record GetAlias(ClaimsPrincipal Caller, string Project, string Name, string Alias) : IQuery<AliasDto>;
+
+public sealed class GetAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetAlias, AliasDto>
+{
+    public async ValueTask<AliasDto> Handle(GetAlias query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var model = await ModelLookup.FindAsync(db, access.ProjectId, query.Name, cancellationToken);
+        var alias = await db.Aliases.AsNoTracking().SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == query.Alias, cancellationToken)
+            ?? throw new NotFoundException("Alias", $"{model.Name}@{query.Alias}");
+        return new AliasDto(alias.Alias, alias.Version, alias.Revision, model.IsProtected(alias.Alias), alias.UpdatedAt, alias.UpdatedBy);
+    }
+}
+
+public sealed record GetAliasHistory(ClaimsPrincipal Caller, string Project, string Name, string Alias) : IQuery<IReadOnlyList<AliasHistoryDto>>;
+
+/// <summary>Every move of the alias, oldest first (by revision).</summary>
+public sealed class GetAliasHistoryHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetAliasHistory, IReadOnlyList<AliasHistoryDto>>
+{
+    public async ValueTask<IReadOnlyList<AliasHistoryDto>> Handle(GetAliasHistory query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var model = await ModelLookup.FindAsync(db, access.ProjectId, query.Name, cancellationToken);
+        return await db.AliasHistory.AsNoTracking().Where(h => h.ModelId == model.Id && h.Alias == query.Alias)
+            .OrderBy(h => h.Revision)
+            .Select(h => new AliasHistoryDto(h.Alias, h.Revision, h.FromVersion, h.ToVersion, h.MovedAt, h.MovedBy))
+            .ToListAsync(cancellationToken);
+    }
+}

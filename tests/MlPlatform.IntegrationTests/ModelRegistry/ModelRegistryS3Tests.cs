@@ -1,0 +1,54 @@
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.IntegrationTests.Infrastructure;
+using MlPlatform.IntegrationTests.Storage;
+using MlPlatform.SharedKernel.Persistence;
+using MlPlatform.SharedKernel.Storage;
+using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
+
+namespace MlPlatform.IntegrationTests.ModelRegistry;
+
+/// <summary>The registry on an S3 artifact store (s3rver on loopback) instead of the local folder.</summary>
+public sealed class ModelRegistryS3Tests
+{
+    [Fact]
+    public async Task Given_S3_store_When_model_uploaded_Then_artifact_is_in_the_bucket_and_downloads_identical_and_corrupt_upload_leaves_nothing()
+    {
+        var bucket = S3TestBuckets.NewName();
+        try
+        {
+            await using var factory = await PlatformFactory.CreateAsync(DatabaseProvider.Sqlite, new Dictionary<string, string?>
+            {
+                ["Storage:Provider"] = "S3",
+                ["Storage:S3:ServiceUrl"] = TestEnvironment.S3Endpoint,
+                ["Storage:S3:Bucket"] = bucket,
+                ["Storage:S3:AccessKey"] = TestEnvironment.S3AccessKey,
+                ["Storage:S3:SecretKey"] = TestEnvironment.S3SecretKey,
+                ["Storage:S3:ForcePathStyle"] = "true",
+                ["Storage:S3:CreateBucket"] = "true",
+            });
+            using var api = await WorkflowTestAccounts.CreateAsync(factory);
+            var name = NewName("s3");
+            var modelId = (await Json(await CreateModel(api.Maintainer, api.Project, name), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+            var bytes = Model(0.75f);
+
+            var version = await Json(await UploadMultipart(api.Maintainer, api.Project, name, bytes), HttpStatusCode.Created);
+
+            version.GetProperty("sha256").GetString().ShouldBe(Convert.ToHexStringLower(SHA256.HashData(bytes)));
+            version.GetProperty("artifactUri").GetString()!.ShouldStartWith($"s3://{bucket}/");
+            factory.Services.GetRequiredService<IObjectStore>().Backend.ShouldBe("s3");
+            (await StoredKeys(factory, modelId)).Count.ShouldBe(1);
+            var download = await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/1/artifact");
+            download.StatusCode.ShouldBe(HttpStatusCode.OK);
+            (await download.Content.ReadAsByteArrayAsync()).ShouldBe(bytes);
+
+            await Problem(await UploadRaw(api.Maintainer, api.Project, name, bytes[..50]), HttpStatusCode.UnprocessableEntity);
+            (await StoredKeys(factory, modelId)).Count.ShouldBe(1);
+        }
+        finally
+        {
+            await S3TestBuckets.DeleteAsync(bucket);
+        }
+    }
+}
