@@ -1,24 +1,43 @@
 using MlPlatform.Benchmarks;
 
-// dotnet run -c Release --project bench/MlPlatform.Benchmarks -- [auth] [--seconds N] [--clients N]
-var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "auth";
-var seconds = Option(args, "--seconds", 5);
-var clients = Option(args, "--clients", 16);
+// dotnet run -c Release --project bench/MlPlatform.Benchmarks -- <suite> [options]
+//   auth            [--seconds N] [--clients N]
+//   registry        [--seconds N] [--rate N] [--postgres "<connection string>"]
+//   workflow-chain  [--steps N] [--postgres "<connection string>"]
+// With --postgres, the suite creates a database of its own on that server and drops it afterwards.
+var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, a)) ?? "auth";
+var postgres = Text(args, "--postgres");
 
 switch (suite)
 {
     case "auth":
-        await AuthBenchmark.RunAsync(TimeSpan.FromSeconds(seconds), clients);
+        await AuthBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 5)), Option(args, "--clients", 16));
+        break;
+    case "registry":
+        await RegistryBenchmark.RunAsync(postgres, Option(args, "--rate", 500), TimeSpan.FromSeconds(Option(args, "--seconds", 10)));
+        break;
+    case "workflow-chain":
+        await WorkflowChainBenchmark.RunAsync(postgres, Option(args, "--steps", 200));
         break;
     default:
-        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth");
+        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain");
         return 2;
 }
 
 return 0;
 
-static int Option(string[] args, string name, int fallback)
+static int Option(string[] args, string name, int fallback) =>
+    int.TryParse(Text(args, name), out var value) ? value : fallback;
+
+static string? Text(string[] args, string name)
 {
     var index = Array.IndexOf(args, name);
-    return index >= 0 && index + 1 < args.Length && int.TryParse(args[index + 1], out var value) ? value : fallback;
+    return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+}
+
+// The value after an option (a connection string, a number) is not the suite's name.
+static bool IsOptionValue(string[] args, string value)
+{
+    var index = Array.IndexOf(args, value);
+    return index > 0 && args[index - 1].StartsWith("--", StringComparison.Ordinal);
 }
