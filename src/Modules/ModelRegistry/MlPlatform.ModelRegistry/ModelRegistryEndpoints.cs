@@ -11,6 +11,7 @@ using MlPlatform.ModelRegistry.Models;
 using MlPlatform.ModelRegistry.Versions;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.ModelRegistry;
 
@@ -38,7 +39,7 @@ public static class ModelRegistryEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
 
-        models.MapGet("/", async Task<Ok<Models.Page<ModelDto>>> (string project, string? prefix, string? tag, string? alias, string? status, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+        models.MapGet("/", async Task<Ok<Page<ModelDto>>> (string project, string? prefix, string? tag, string? alias, string? status, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new ListModels(user, project, prefix, tag, offset ?? 0, limit ?? 50, alias, status), ct)))
             .WithSummary("The project's models by name; filters: name prefix, tag, alias (models that have it), status (models with a version in it)")
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -71,7 +72,7 @@ public static class ModelRegistryEndpoints
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
-        models.MapGet("/{name}/versions", async Task<Ok<Models.Page<ModelVersionDto>>> (string project, string name, string? status, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+        models.MapGet("/{name}/versions", async Task<Ok<Page<ModelVersionDto>>> (string project, string name, string? status, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new ListVersions(user, project, name, status, offset ?? 0, limit ?? 50), ct)))
             .WithSummary("A model's versions, newest first; filter: status")
             .ProducesProblem(StatusCodes.Status400BadRequest)

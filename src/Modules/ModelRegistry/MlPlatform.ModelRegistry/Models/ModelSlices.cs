@@ -6,10 +6,9 @@ using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Persistence;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.ModelRegistry.Models;
-
-public sealed record Page<T>(IReadOnlyList<T> Items, int Total, int Offset, int Limit);
 
 public sealed record ModelDto(
     Guid Id,

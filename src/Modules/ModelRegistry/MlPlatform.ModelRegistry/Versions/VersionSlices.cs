@@ -12,6 +12,7 @@ using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.SharedKernel.Storage;
 using MlPlatform.UserManagement.Contracts;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.ModelRegistry.Versions;
 

@@ -5,6 +5,7 @@ using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.UserManagement.Persistence;
 using MlPlatform.UserManagement.Security;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.UserManagement.Users;
 
@@ -31,8 +32,6 @@ public sealed class CreateUserHandler(UserAccounts accounts, IAuditLog audit) : 
         return UserDto.From(user);
     }
 }
-
-public sealed record Page<T>(IReadOnlyList<T> Items, int Total, int Offset, int Limit);
 
 public sealed record ListUsers(string? Search, int Offset, int Limit) : IQuery<Page<UserDto>>;
 

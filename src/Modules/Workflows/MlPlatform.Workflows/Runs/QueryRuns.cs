@@ -7,6 +7,7 @@ using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Persistence;
 using MlPlatform.Workflows.WorkflowDefinitions;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.Workflows.Runs;
 

@@ -6,6 +6,7 @@ using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Domain;
 using MlPlatform.Workflows.Persistence;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.Workflows.WorkflowDefinitions;
 

@@ -21,8 +21,6 @@ public sealed record WorkflowSummaryDto(Guid Id, string Name, string? Descriptio
 
 public sealed record WorkflowVersionSummaryDto(int Version, string ContentHash, string SourceFormat, DateTimeOffset CreatedAt, Guid? CreatedBy);
 
-public sealed record Page<T>(IReadOnlyList<T> Items, int Total, int Offset, int Limit);
-
 /// <summary>The answer to a dry run of a valid definition.</summary>
 public sealed record ValidationResultDto(
     bool Valid,

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using MlPlatform.UserManagement.Contracts;
+using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.Workflows.WorkflowDefinitions;
 
