@@ -129,6 +129,14 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<DateTimeOffset?>("ArchivedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("archived_at");
+
+                    b.Property<Guid?>("ArchivedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("archived_by");
+
                     b.Property<string>("ArtifactKey")
                         .IsRequired()
                         .HasMaxLength(1024)
@@ -176,6 +184,12 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("metadata");
+
+                    b.Property<string>("MetricSources")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("character varying(65536)")
+                        .HasColumnName("metric_sources");
 
                     b.Property<string>("Metrics")
                         .IsRequired()
@@ -293,6 +307,26 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                     b.ToTable("registered_models", "model_registry");
                 });
 
+            modelBuilder.Entity("MlPlatform.ModelRegistry.Domain.VersionDataset", b =>
+                {
+                    b.Property<Guid>("VersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("version_id");
+
+                    b.Property<string>("Dataset")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("dataset");
+
+                    b.HasKey("VersionId", "Dataset")
+                        .HasName("pk_version_datasets");
+
+                    b.HasIndex("Dataset")
+                        .HasDatabaseName("ix_version_datasets_dataset");
+
+                    b.ToTable("version_datasets", "model_registry");
+                });
+
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.InboxMessage", b =>
                 {
                     b.Property<Guid>("EventId")
@@ -408,6 +442,16 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_model_versions_registered_models_model_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.ModelRegistry.Domain.VersionDataset", b =>
+                {
+                    b.HasOne("MlPlatform.ModelRegistry.Domain.ModelVersion", null)
+                        .WithMany()
+                        .HasForeignKey("VersionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_version_datasets_model_versions_version_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -123,6 +123,14 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<long?>("ArchivedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("archived_at");
+
+                    b.Property<Guid?>("ArchivedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("archived_by");
+
                     b.Property<string>("ArtifactKey")
                         .IsRequired()
                         .HasMaxLength(1024)
@@ -170,6 +178,12 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("metadata");
+
+                    b.Property<string>("MetricSources")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("metric_sources");
 
                     b.Property<string>("Metrics")
                         .IsRequired()
@@ -287,6 +301,26 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                     b.ToTable("registered_models", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.ModelRegistry.Domain.VersionDataset", b =>
+                {
+                    b.Property<Guid>("VersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("version_id");
+
+                    b.Property<string>("Dataset")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("dataset");
+
+                    b.HasKey("VersionId", "Dataset")
+                        .HasName("pk_version_datasets");
+
+                    b.HasIndex("Dataset")
+                        .HasDatabaseName("ix_version_datasets_dataset");
+
+                    b.ToTable("version_datasets", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.InboxMessage", b =>
                 {
                     b.Property<Guid>("EventId")
@@ -402,6 +436,16 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_model_versions_registered_models_model_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.ModelRegistry.Domain.VersionDataset", b =>
+                {
+                    b.HasOne("MlPlatform.ModelRegistry.Domain.ModelVersion", null)
+                        .WithMany()
+                        .HasForeignKey("VersionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_version_datasets_model_versions_version_id");
                 });
 #pragma warning restore 612, 618
         }

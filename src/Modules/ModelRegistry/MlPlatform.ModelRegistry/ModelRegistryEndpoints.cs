@@ -62,9 +62,9 @@ public static class ModelRegistryEndpoints
                 var version = await mediator.Send(new RegisterVersion(user, project, name, (max, token) => ModelUpload.ReadAsync(request, max, token)), ct);
                 return TypedResults.Created($"/api/v1/projects/{version.Project}/models/{version.Model}/versions/{version.Version}", version);
             })
-            .Accepts<IFormFile>("multipart/form-data", "application/octet-stream")
+            .Accepts<IFormFile>("multipart/form-data", "application/octet-stream", "application/json")
             .WithRequestBodyLimit(settings.MaxUploadBytes + MultipartOverheadBytes)
-            .WithSummary("Upload an ONNX file as the next version (multipart field 'file' or a raw body; description, metrics, params as form fields or query)")
+            .WithSummary("Register the next version: upload an ONNX file (multipart field 'file' or a raw body; description, metrics, params, lineage as form fields or query) or name an object in the artifact store (JSON {\"artifact\": key, ...})")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -72,9 +72,9 @@ public static class ModelRegistryEndpoints
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
-        models.MapGet("/{name}/versions", async Task<Ok<Page<ModelVersionDto>>> (string project, string name, string? status, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
-                TypedResults.Ok(await mediator.Send(new ListVersions(user, project, name, status, offset ?? 0, limit ?? 50), ct)))
-            .WithSummary("A model's versions, newest first; filter: status")
+        models.MapGet("/{name}/versions", async Task<Ok<Page<ModelVersionDto>>> (string project, string name, string? status, bool? includeArchived, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new ListVersions(user, project, name, status, offset ?? 0, limit ?? 50, includeArchived ?? false), ct)))
+            .WithSummary("A model's versions, newest first; filter: status; archived versions only with includeArchived=true")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
@@ -95,7 +95,7 @@ public static class ModelRegistryEndpoints
 
         models.MapGet("/{name}/versions/{version:int}/lineage", async Task<Ok<VersionLineageDto>> (string project, string name, int version, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new GetVersionLineage(user, project, name, version), ct)))
-            .WithSummary("A version's lineage: upstream (run, step, datasets, code, parent) and downstream in the registry (child versions, aliases)")
+            .WithSummary("A version's lineage: upstream (run, step, datasets, code, parent, source artifact) and downstream (child versions, aliases, endpoints serving it)")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
         models.MapGet("/{name}/aliases/{alias}/version", async Task<Ok<ModelVersionDto>> (string project, string name, string alias, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
@@ -113,6 +113,13 @@ public static class ModelRegistryEndpoints
         models.MapPost("/{name}/versions/{version:int}/reject", async Task<Ok<ModelVersionDto>> (string project, string name, int version, DecisionRequest? body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new DecideVersion(user, project, name, version, Approve: false, body?.Comment), ct)))
             .WithSummary("Reject a pending version (approver; not its registrant)")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+
+        models.MapPost("/{name}/versions/{version:int}/archive", async Task<Ok<ModelVersionDto>> (string project, string name, int version, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new ArchiveVersion(user, project, name, version), ct)))
+            .WithSummary("Archive a version (Maintainer): no aliases, hidden from default listings; 409 while an alias points at it or an endpoint serves it")
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);

@@ -1,9 +1,13 @@
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.ModelRegistry.Caching;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Persistence;
+using MlPlatform.ModelRegistry.Steps;
 using MlPlatform.ModelRegistry.Versions;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.SharedKernel.Modules;
+using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.ModelRegistry;
 
@@ -16,7 +20,18 @@ public sealed class ModelRegistryModule : Module<ModelRegistryDbContext>
     protected override void AddModuleServices(IServiceCollection services, ModuleContext context)
     {
         services.AddSingleton(ModelRegistrySettings.Read(context.Configuration));
+        services.AddSingleton<VersionLookupCache>();
+        services.AddScoped<VersionRegistrar>();
+        // Uncached on purpose: Predictions resolves an alias when it follows AliasMoved, and must see the move.
         services.AddScoped<IModelVersionResolver, ModelVersionResolver>();
+        services.AddScoped<IModelVersionMetrics, ModelVersionMetrics>();
+        services.AddScoped<IModelLineageQuery, ModelLineageQuery>();
+        services.AddScoped<VersionLookupCacheInvalidation>();
+        services.AddScoped<IIntegrationEventHandler<AliasMoved>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
+        services.AddScoped<IIntegrationEventHandler<ModelVersionApproved>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
+        services.AddScoped<IIntegrationEventHandler<ModelVersionRejected>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
+        services.AddStepType<ModelRegisterStep>();
+        services.AddStepType<ModelPromoteStep>();
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints) =>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using MlPlatform.SharedKernel.Configuration;
 
@@ -8,6 +9,19 @@ public sealed record ModelRegistrySettings(long MaxUploadBytes, bool RequireTwoP
 {
     /// <summary>Default upload limit: 1 GiB, room for most tabular and vision models.</summary>
     public const long DefaultMaxUploadBytes = 1L << 30;
+
+    /// <summary>
+    /// How long this host may answer a version read from memory without asking the database. Writes on
+    /// this host and the registry's events delivered to it forget entries at once; the time bounds how
+    /// stale another host's read can be (ADR 9). Zero turns the cache off.
+    /// </summary>
+    public TimeSpan LookupCacheTtl { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>At most this many versions and model names are held in memory.</summary>
+    public int LookupCacheSize { get; init; } = 10_000;
+
+    /// <summary>How often a <c>model.promote</c> step waiting for an approval looks again.</summary>
+    public TimeSpan PromotePollInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     public static ModelRegistrySettings Read(IConfiguration configuration)
     {
@@ -24,6 +38,32 @@ public sealed record ModelRegistrySettings(long MaxUploadBytes, bool RequireTwoP
             throw new InvalidConfigurationException("ModelRegistry:RequireTwoPersonApproval", $"'{flag}' is not true or false.");
         }
 
-        return new ModelRegistrySettings(max, twoPerson);
+        var size = 10_000;
+        if (section["LookupCacheSize"] is { Length: > 0 } sizeText && (!int.TryParse(sizeText, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size <= 0))
+        {
+            throw new InvalidConfigurationException("ModelRegistry:LookupCacheSize", $"'{sizeText}' is not a positive number.");
+        }
+
+        return new ModelRegistrySettings(max, twoPerson)
+        {
+            LookupCacheTtl = Duration(section, "LookupCacheTtl", TimeSpan.FromSeconds(2), allowZero: true),
+            LookupCacheSize = size,
+            PromotePollInterval = Duration(section, "PromotePollInterval", TimeSpan.FromSeconds(5), allowZero: false),
+        };
+    }
+
+    private static TimeSpan Duration(IConfigurationSection section, string name, TimeSpan fallback, bool allowZero)
+    {
+        if (section[name] is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+
+        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) || value < TimeSpan.Zero || (!allowZero && value == TimeSpan.Zero) || value > TimeSpan.FromHours(1))
+        {
+            throw new InvalidConfigurationException($"ModelRegistry:{name}", $"'{text}' is not a time span (hh:mm:ss) between {(allowZero ? "0" : "a moment")} and one hour.");
+        }
+
+        return value;
     }
 }

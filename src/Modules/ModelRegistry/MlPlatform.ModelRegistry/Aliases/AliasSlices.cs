@@ -2,6 +2,7 @@ using System.Security.Claims;
 using FluentValidation;
 using Mediator;
 using Microsoft.EntityFrameworkCore;
+using MlPlatform.ModelRegistry.Caching;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Models;
@@ -65,30 +66,45 @@ public sealed class MoveAliasValidator : AbstractValidator<MoveAlias>
 /// concurrency token and (model, alias, revision) is unique in the history, so the loser re-reads
 /// and moves again from the winner's state — every move is recorded, none is lost.
 /// </summary>
-public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, TimeProvider clock) : ICommandHandler<MoveAlias, AliasDto>
+public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, TimeProvider clock, VersionLookupCache cache) : ICommandHandler<MoveAlias, AliasDto>
 {
     public async ValueTask<AliasDto> Handle(MoveAlias command, CancellationToken cancellationToken)
     {
         var (access, model) = await AliasRules.AuthorizeAsync(db, authorizer, command.Caller, command.Project, command.Name, command.Alias, cancellationToken);
-        var isProtected = model.IsProtected(command.Alias);
-        var target = await ModelLookup.FindVersionAsync(db, model, command.Version, cancellationToken);
+        return await AliasMover.MoveAsync(db, clock, cache, access.ProjectId, access.ProjectName, model, command.Alias, command.Version, command.Caller.SubjectId(), cancellationToken);
+    }
+}
+
+/// <summary>The move itself, shared by the API (after its authorization) and the model.promote step.</summary>
+internal static class AliasMover
+{
+    public static async Task<AliasDto> MoveAsync(
+        ModelRegistryDbContext db, TimeProvider clock, VersionLookupCache cache, Guid projectId, string projectName, RegisteredModel model,
+        string aliasName, int versionNumber, Guid? caller, CancellationToken cancellationToken)
+    {
+        var isProtected = model.IsProtected(aliasName);
+        var target = await ModelLookup.FindVersionAsync(db, model, versionNumber, cancellationToken);
         if (target.Status == VersionStatus.Rejected)
         {
             throw new ConflictException($"Version {target.Version} of '{model.Name}' was rejected; no alias may point to it.");
         }
 
-        if (isProtected && target.Status != VersionStatus.Approved)
+        if (target.ArchivedAt is not null)
         {
-            throw new ConflictException($"'{command.Alias}' is a protected alias: only approved versions may take it, and version {target.Version} is {target.Status}.");
+            throw new ConflictException($"Version {target.Version} of '{model.Name}' is archived; no alias may point to it.");
         }
 
-        var caller = command.Caller.SubjectId();
+        if (isProtected && target.Status != VersionStatus.Approved)
+        {
+            throw new ConflictException($"'{aliasName}' is a protected alias: only approved versions may take it, and version {target.Version} is {target.Status}.");
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             db.ChangeTracker.Clear();
             var now = ModelLookup.Now(clock);
-            var alias = await db.Aliases.SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == command.Alias, cancellationToken);
-            if (alias is not null && alias.Version == command.Version)
+            var alias = await db.Aliases.SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == aliasName, cancellationToken);
+            if (alias is not null && alias.Version == versionNumber)
             {
                 // Already there: nothing moves, so nothing is recorded.
                 return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
@@ -97,7 +113,7 @@ public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthoriz
             int? from = alias?.Version;
             if (alias is null)
             {
-                alias = new ModelAlias { ModelId = model.Id, Alias = command.Alias, Revision = await AliasRules.NextRevisionAsync(db, model.Id, command.Alias, cancellationToken) };
+                alias = new ModelAlias { ModelId = model.Id, Alias = aliasName, Revision = await AliasRules.NextRevisionAsync(db, model.Id, aliasName, cancellationToken) };
                 db.Aliases.Add(alias);
             }
             else
@@ -105,26 +121,27 @@ public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthoriz
                 alias.Revision++;
             }
 
-            alias.Version = command.Version;
+            alias.Version = versionNumber;
             alias.UpdatedAt = now;
             alias.UpdatedBy = caller;
             db.AliasHistory.Add(new AliasHistoryEntry
             {
                 Id = Guid.CreateVersion7(),
                 ModelId = model.Id,
-                Alias = command.Alias,
+                Alias = aliasName,
                 Revision = alias.Revision,
                 FromVersion = from,
-                ToVersion = command.Version,
+                ToVersion = versionNumber,
                 MovedAt = now,
                 MovedBy = caller,
             });
             db.AddIntegrationEvent(
-                new AliasMoved(Guid.CreateVersion7(), now, access.ProjectId, access.ProjectName, model.Id, model.Name, command.Alias, from, command.Version, alias.Revision, caller),
+                new AliasMoved(Guid.CreateVersion7(), now, projectId, projectName, model.Id, model.Name, aliasName, from, versionNumber, alias.Revision, caller),
                 clock);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
+                cache.Invalidate(model.Id);
                 return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
             }
             catch (DbUpdateException) when (attempt < AliasRules.MaxAttempts)
@@ -133,7 +150,7 @@ public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthoriz
             }
             catch (DbUpdateException)
             {
-                throw new ConflictException($"The alias '{command.Alias}' is being moved by others at this moment; try again.");
+                throw new ConflictException($"The alias '{aliasName}' is being moved by others at this moment; try again.");
             }
         }
     }
@@ -142,7 +159,7 @@ public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthoriz
 public sealed record DeleteAlias(ClaimsPrincipal Caller, string Project, string Name, string Alias) : ICommand;
 
 /// <summary>Removes an alias; the history keeps a row for the deletion (to version null).</summary>
-public sealed class DeleteAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, TimeProvider clock) : ICommandHandler<DeleteAlias>
+public sealed class DeleteAliasHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, TimeProvider clock, VersionLookupCache cache) : ICommandHandler<DeleteAlias>
 {
     public async ValueTask<Unit> Handle(DeleteAlias command, CancellationToken cancellationToken)
     {
@@ -173,6 +190,7 @@ public sealed class DeleteAliasHandler(ModelRegistryDbContext db, IProjectAuthor
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
+                cache.Invalidate(model.Id);
                 return Unit.Value;
             }
             catch (DbUpdateException) when (attempt < AliasRules.MaxAttempts)

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using FluentValidation;
 using Mediator;
 using Microsoft.EntityFrameworkCore;
+using MlPlatform.ModelRegistry.Caching;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Models;
@@ -31,7 +32,7 @@ public sealed class DecideVersionValidator : AbstractValidator<DecideVersion>
 /// on by default) the registrant may not decide on their own version. A version is decided once:
 /// the status is a concurrency token, so of two concurrent decisions one wins and the other gets 409.
 /// </summary>
-public sealed class DecideVersionHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, ModelRegistrySettings settings, TimeProvider clock)
+public sealed class DecideVersionHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, ModelRegistrySettings settings, TimeProvider clock, VersionLookupCache cache)
     : ICommandHandler<DecideVersion, ModelVersionDto>
 {
     public async ValueTask<ModelVersionDto> Handle(DecideVersion command, CancellationToken cancellationToken)
@@ -67,6 +68,7 @@ public sealed class DecideVersionHandler(ModelRegistryDbContext db, IProjectAuth
         try
         {
             await db.SaveChangesAsync(cancellationToken);
+            cache.Invalidate(model.Id);
         }
         catch (DbUpdateConcurrencyException)
         {

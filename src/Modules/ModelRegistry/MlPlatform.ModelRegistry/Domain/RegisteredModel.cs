@@ -72,8 +72,11 @@ public sealed class ModelVersion
     /// <summary>The ONNX model metadata as JSON (producer, graph name, custom map).</summary>
     public required string Metadata { get; set; }
 
-    /// <summary>JSON object of numbers sent with the upload.</summary>
+    /// <summary>JSON object of numbers sent with the upload, merged with those recorded later (newer values win).</summary>
     public required string Metrics { get; set; }
+
+    /// <summary>JSON object: for each metric, who recorded its current value (<c>upload</c>, a workflow step, ...).</summary>
+    public string MetricSources { get; set; } = "{}";
 
     /// <summary>JSON object of strings sent with the upload.</summary>
     public required string Params { get; set; }
@@ -96,6 +99,22 @@ public sealed class ModelVersion
     public Guid? DecidedBy { get; set; }
 
     public string? DecisionComment { get; set; }
+
+    /// <summary>Set when the version was archived: it takes no aliases and is left out of default listings.</summary>
+    public DateTimeOffset? ArchivedAt { get; set; }
+
+    public Guid? ArchivedBy { get; set; }
+}
+
+/// <summary>
+/// A dataset version (<c>name@version</c>) a model version was trained or evaluated on: a row per
+/// reference, so "which models came from this dataset" is an indexed look-up, not a JSON scan.
+/// </summary>
+public sealed class VersionDataset
+{
+    public Guid VersionId { get; set; }
+
+    public required string Dataset { get; set; }
 }
 
 /// <summary>A movable name for one version of a model (champion, challenger, ...).</summary>

@@ -47,6 +47,7 @@ internal sealed class ModelVersionConfiguration : IEntityTypeConfiguration<Model
         builder.Property(v => v.DecisionComment).HasMaxLength(2000);
         builder.Property(v => v.WorkflowRunId).HasMaxLength(200);
         builder.HasIndex(v => new { v.ModelId, v.Version }).IsUnique();
+        builder.Property(v => v.MetricSources).HasMaxLength(64 * 1024);
         builder.HasIndex(v => v.WorkflowRunId);
         builder.HasOne<RegisteredModel>().WithMany().HasForeignKey(v => v.ModelId).OnDelete(DeleteBehavior.Restrict);
     }
@@ -74,5 +75,17 @@ internal sealed class AliasHistoryConfiguration : IEntityTypeConfiguration<Alias
         builder.Property(h => h.Alias).HasMaxLength(63);
         builder.HasIndex(h => new { h.ModelId, h.Alias, h.Revision }).IsUnique();
         builder.HasOne<RegisteredModel>().WithMany().HasForeignKey(h => h.ModelId).OnDelete(DeleteBehavior.Restrict);
+    }
+}
+
+internal sealed class VersionDatasetConfiguration : IEntityTypeConfiguration<VersionDataset>
+{
+    public void Configure(EntityTypeBuilder<VersionDataset> builder)
+    {
+        builder.ToTable("version_datasets");
+        builder.HasKey(d => new { d.VersionId, d.Dataset });
+        builder.Property(d => d.Dataset).HasMaxLength(200);
+        builder.HasIndex(d => d.Dataset);
+        builder.HasOne<ModelVersion>().WithMany().HasForeignKey(d => d.VersionId).OnDelete(DeleteBehavior.Cascade);
     }
 }

@@ -19,4 +19,6 @@ public sealed class ModelRegistryDbContext(DbContextOptions<ModelRegistryDbConte
     public DbSet<ModelAlias> Aliases => Set<ModelAlias>();
 
     public DbSet<AliasHistoryEntry> AliasHistory => Set<AliasHistoryEntry>();
+
+    public DbSet<VersionDataset> VersionDatasets => Set<VersionDataset>();
 }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Storage;
 
 namespace MlPlatform.ModelRegistry.Versions;
 
@@ -14,7 +15,7 @@ namespace MlPlatform.ModelRegistry.Versions;
 /// or query values sent beside it. Spooling lets ONNX Runtime check the file before anything
 /// reaches the artifact store, and keeps memory flat whatever the model's size.
 /// </summary>
-public sealed record VersionLineage(string? WorkflowRun, string? Step, string? CodeVersion, IReadOnlyList<string> Datasets, int? ParentVersion);
+public sealed record VersionLineage(string? WorkflowRun, string? Step, string? CodeVersion, IReadOnlyList<string> Datasets, int? ParentVersion, string? SourceArtifact = null);
 
 public sealed class ModelUpload : IAsyncDisposable
 {
@@ -22,10 +23,13 @@ public sealed class ModelUpload : IAsyncDisposable
 
     private static readonly string[] FieldNames = ["description", "metrics", "params", "lineage"];
 
-    private ModelUpload(string path, long size, string? description, string? metrics, string? parameters, string? lineage)
+    private const int MaxJsonBodyBytes = 256 * 1024;
+
+    private ModelUpload(string path, long size, string? description, string? metrics, string? parameters, string? lineage, string? artifactKey = null)
     {
         Path = path;
         Size = size;
+        ArtifactKey = artifactKey;
         Description = description;
         Metrics = metrics;
         Params = parameters;
@@ -34,7 +38,11 @@ public sealed class ModelUpload : IAsyncDisposable
 
     public string Path { get; }
 
-    public long Size { get; }
+    /// <summary>0 until <see cref="FetchAsync"/> copied a named artifact into <see cref="Path"/>.</summary>
+    public long Size { get; private set; }
+
+    /// <summary>The object key named in a JSON request (register from the artifact store); null for an upload.</summary>
+    public string? ArtifactKey { get; }
 
     public string? Description { get; }
 
@@ -73,6 +81,11 @@ public sealed class ModelUpload : IAsyncDisposable
         long? size = null;
         try
         {
+            if (contentType.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+            {
+                return await ReadJsonAsync(request.Body, path, cancellationToken);
+            }
+
             if (contentType.MediaType.Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase))
             {
                 size = await SpoolAsync(request.Body, path, maxBytes, cancellationToken);
@@ -124,7 +137,7 @@ public sealed class ModelUpload : IAsyncDisposable
             }
             else
             {
-                throw new UnsupportedMediaTypeException($"'{contentType.MediaType}' is not accepted: send multipart/form-data (field 'file') or application/octet-stream.");
+                throw new UnsupportedMediaTypeException($"'{contentType.MediaType}' is not accepted: send multipart/form-data (field 'file'), application/octet-stream, or application/json naming an 'artifact' in the store.");
             }
 
             if (size == 0)
@@ -138,6 +151,110 @@ public sealed class ModelUpload : IAsyncDisposable
         {
             Delete(path);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// <c>{"artifact": "object key", "description", "metrics": {}, "params": {}, "lineage": {}}</c>:
+    /// a version from an object already in the artifact store, fetched by <see cref="FetchAsync"/>.
+    /// </summary>
+    private static async Task<ModelUpload> ReadJsonAsync(Stream body, string path, CancellationToken cancellationToken)
+    {
+        using var memory = new MemoryStream();
+        var buffer = new byte[8192];
+        int read;
+        while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            if (memory.Length + read > MaxJsonBodyBytes)
+            {
+                throw new PayloadTooLargeException(MaxJsonBodyBytes);
+            }
+
+            memory.Write(buffer, 0, read);
+        }
+
+        JsonObject request;
+        try
+        {
+            request = JsonNode.Parse(memory.ToArray()) as JsonObject ?? throw new BadRequestException("Send a JSON object with 'artifact', the object key of the model in the artifact store.");
+        }
+        catch (JsonException ex)
+        {
+            throw new BadRequestException($"The body is not valid JSON: {ex.Message}");
+        }
+
+        foreach (var (member, _) in request)
+        {
+            if (member is not ("artifact" or "description" or "metrics" or "params" or "lineage"))
+            {
+                throw new BadRequestException($"'{member}' is not known: use artifact, description, metrics, params, lineage.");
+            }
+        }
+
+        if (request["artifact"] is not JsonValue artifact || artifact.GetValueKind() != JsonValueKind.String || artifact.GetValue<string>() is not { Length: > 0 } key)
+        {
+            throw new BadRequestException("'artifact' must be the object key of the model in the artifact store.");
+        }
+
+        string? description = null;
+        if (request["description"] is { } text)
+        {
+            description = text is JsonValue v && v.GetValueKind() == JsonValueKind.String
+                ? v.GetValue<string>()
+                : throw new BadRequestException("'description' must be a string.");
+        }
+
+        return new ModelUpload(path, 0, description, request["metrics"]?.ToJsonString(), request["params"]?.ToJsonString(), request["lineage"]?.ToJsonString(), key);
+    }
+
+    /// <summary>A version from an object already in the store (the model.register step), fields already parsed by the caller.</summary>
+    public static ModelUpload ForArtifact(string key, string? description)
+    {
+        var folder = Directory.CreateDirectory(System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mlp-upload-" + Guid.NewGuid().ToString("N")));
+        return new ModelUpload(System.IO.Path.Combine(folder.FullName, "model.onnx"), 0, description, null, null, null, key);
+    }
+
+    /// <summary>
+    /// Copies the named object into this upload's private folder, so it is hashed and loaded by ONNX
+    /// Runtime exactly as an upload is. Unknown object → 422; larger than the limit → 413.
+    /// </summary>
+    public async Task FetchAsync(IObjectStore store, long maxBytes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var key = ArtifactKey ?? throw new InvalidOperationException("Nothing to fetch: this version was uploaded.");
+        ObjectInfo? info;
+        try
+        {
+            info = await store.GetInfoAsync(key, cancellationToken);
+        }
+        catch (InvalidObjectKeyException ex)
+        {
+            throw new BadRequestException(ex.Message);
+        }
+
+        if (info is null)
+        {
+            throw new UnprocessableException($"The artifact store holds no object '{key}'.");
+        }
+
+        if (info.Size > maxBytes)
+        {
+            throw new PayloadTooLargeException(maxBytes);
+        }
+
+        try
+        {
+            await using var source = await store.OpenReadAsync(key, cancellationToken);
+            Size = await SpoolAsync(source, Path, maxBytes, cancellationToken);
+        }
+        catch (ObjectNotFoundException)
+        {
+            throw new UnprocessableException($"The artifact store holds no object '{key}'.");
+        }
+
+        if (Size == 0)
+        {
+            throw new UnprocessableException($"The object '{key}' is empty.");
         }
     }
 

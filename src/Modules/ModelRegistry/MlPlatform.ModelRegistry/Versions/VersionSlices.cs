@@ -4,6 +4,7 @@ using FluentValidation;
 using Mediator;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
+using MlPlatform.ModelRegistry.Caching;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Models;
@@ -35,14 +36,24 @@ public sealed record ModelVersionDto(
     Guid? CreatedBy,
     DateTimeOffset? DecidedAt,
     Guid? DecidedBy,
-    string? DecisionComment);
+    string? DecisionComment,
+    JsonElement MetricSources,
+    DateTimeOffset? ArchivedAt);
+
+/// <summary>Who recorded a metric: the values sent with the version, or a later writer through <see cref="IModelVersionMetrics"/>.</summary>
+public static class MetricSources
+{
+    public const string Upload = "upload";
+}
 
 internal static class VersionMapping
 {
-    public static ModelVersionDto ToDto(string project, RegisteredModel model, ModelVersion v) => new(
-        v.Id, project, model.Name, v.Version, v.Status, v.Description, v.ArtifactUri, v.Sha256, v.SizeBytes,
+    public static ModelVersionDto ToDto(string project, RegisteredModel model, ModelVersion v) => ToDto(project, model.Name, v);
+
+    public static ModelVersionDto ToDto(string project, string model, ModelVersion v) => new(
+        v.Id, project, model, v.Version, v.Status, v.Description, v.ArtifactUri, v.Sha256, v.SizeBytes,
         Element(v.Signature), Element(v.Metadata), Element(v.Metrics), Element(v.Params), Element(v.Lineage),
-        v.CreatedAt, v.CreatedBy, v.DecidedAt, v.DecidedBy, v.DecisionComment);
+        v.CreatedAt, v.CreatedBy, v.DecidedAt, v.DecidedBy, v.DecisionComment, Element(v.MetricSources), v.ArchivedAt);
 
     private static JsonElement Element(string json)
     {
@@ -64,12 +75,8 @@ public sealed class RegisterVersionHandler(
     IProjectAuthorizer authorizer,
     IObjectStore store,
     ModelRegistrySettings settings,
-    TimeProvider clock,
-    ILogger<RegisterVersionHandler> logger) : ICommandHandler<RegisterVersion, ModelVersionDto>
+    VersionRegistrar registrar) : ICommandHandler<RegisterVersion, ModelVersionDto>
 {
-    /// <summary>Tries when a concurrent upload took the next version number.</summary>
-    private const int MaxAttempts = 10;
-
     public async ValueTask<ModelVersionDto> Handle(RegisterVersion command, CancellationToken cancellationToken)
     {
         var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
@@ -78,116 +85,40 @@ public sealed class RegisterVersionHandler(
         var metrics = ModelUpload.ParseMetrics(upload.Metrics);
         var parameters = ModelUpload.ParseParams(upload.Params);
         var lineage = ModelUpload.ParseLineage(upload.Lineage);
-        if (lineage.ParentVersion is { } parent && !await db.ModelVersions.AnyAsync(v => v.ModelId == found.Id && v.Version == parent, cancellationToken))
+        if (upload.ArtifactKey is { } key)
         {
-            throw new BadRequestException($"lineage.parentVersion {parent} is not a version of '{found.Name}'.");
-        }
-        if (upload.Description is { Length: > 2000 })
-        {
-            throw new BadRequestException("The description is longer than 2000 characters.");
+            ArtifactKeys.CheckAllowed(key, access.ProjectId, runId: null);
+            await upload.FetchAsync(store, settings.MaxUploadBytes, cancellationToken);
+            lineage = lineage with { SourceArtifact = key };
         }
 
-        // Checked before storing: a file ONNX Runtime cannot load never reaches the store (422).
-        var description = OnnxInspector.Inspect(upload.Path);
-
-        // The key does not carry the version number: the number is only known once the row is in.
-        var versionId = Guid.CreateVersion7();
-        var key = $"models/{access.ProjectId:N}/{found.Id:N}/{versionId:N}/model.onnx";
-        StoredObject stored;
-        await using (var content = upload.OpenRead())
-        {
-            stored = await store.PutAsync(key, content, "application/octet-stream", cancellationToken);
-        }
-
-        try
-        {
-            return await InsertAsync(command, access, found.Id, versionId, stored, description, metrics.ToJsonString(), parameters.ToJsonString(), lineage, upload.Description, cancellationToken);
-        }
-        catch
-        {
-            // No version row, so no object: delete what was stored, whatever failed.
-            try
-            {
-                await store.DeleteAsync(key, CancellationToken.None);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogWarning(ex, "Could not delete the orphaned artifact {Key}", key);
-            }
-
-            throw;
-        }
-    }
-
-    private async Task<ModelVersionDto> InsertAsync(
-        RegisterVersion command, ProjectAccess access, Guid modelId, Guid versionId, StoredObject stored, OnnxDescription onnx,
-        string metrics, string parameters, VersionLineage lineage, string? text, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            db.ChangeTracker.Clear();
-            var model = await db.Models.SingleOrDefaultAsync(m => m.Id == modelId, cancellationToken)
-                ?? throw new NotFoundException("Model", command.Name);
-            var now = ModelLookup.Now(clock);
-            model.LatestVersion++;
-            model.UpdatedAt = now;
-            var version = new ModelVersion
-            {
-                Id = versionId,
-                ModelId = model.Id,
-                Version = model.LatestVersion,
-                Description = text,
-                Status = VersionStatus.Pending,
-                ArtifactKey = stored.Key,
-                ArtifactUri = stored.Uri.ToString(),
-                Sha256 = stored.Sha256,
-                SizeBytes = stored.Size,
-                Signature = onnx.Signature.ToJsonString(),
-                Metadata = onnx.Metadata.ToJsonString(),
-                Metrics = metrics,
-                Params = parameters,
-                Lineage = JsonSerializer.Serialize(lineage, JsonSerializerOptions.Web),
-                WorkflowRunId = lineage.WorkflowRun,
-                ParentVersion = lineage.ParentVersion,
-                CreatedAt = now,
-                CreatedBy = command.Caller.SubjectId(),
-            };
-            db.ModelVersions.Add(version);
-            db.AddIntegrationEvent(
-                new ModelVersionRegistered(Guid.CreateVersion7(), now, access.ProjectId, access.ProjectName, model.Id, model.Name, version.Version,
-                    version.ArtifactUri, version.Sha256, version.SizeBytes, version.CreatedBy),
-                clock);
-            try
-            {
-                await db.SaveChangesAsync(cancellationToken);
-                return VersionMapping.ToDto(access.ProjectName, model, version);
-            }
-            catch (DbUpdateException) when (attempt < MaxAttempts)
-            {
-                // Another upload took this number (concurrency token on latest_version): take the next.
-            }
-            catch (DbUpdateException)
-            {
-                throw new ConflictException($"The model '{command.Name}' is receiving many versions at this moment; try again.");
-            }
-        }
+        var version = await registrar.RegisterAsync(
+            new NewVersion(access.ProjectId, access.ProjectName, found, upload, metrics, parameters, lineage, upload.Description, command.Caller.SubjectId(), MetricSources.Upload),
+            cancellationToken);
+        return VersionMapping.ToDto(access.ProjectName, found, version);
     }
 }
 
 public sealed record GetVersion(ClaimsPrincipal Caller, string Project, string Name, int Version) : IQuery<ModelVersionDto>;
 
-public sealed class GetVersionHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetVersion, ModelVersionDto>
+/// <summary>A version by number; answered from <see cref="VersionLookupCache"/> after the project check when this host read it since its last change.</summary>
+public sealed class GetVersionHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer, VersionLookupCache cache) : IQueryHandler<GetVersion, ModelVersionDto>
 {
     public async ValueTask<ModelVersionDto> Handle(GetVersion query, CancellationToken cancellationToken)
     {
         var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
-        var model = await ModelLookup.FindAsync(db, access.ProjectId, query.Name, cancellationToken);
-        var version = await ModelLookup.FindVersionAsync(db, model, query.Version, cancellationToken);
-        return VersionMapping.ToDto(access.ProjectName, model, version);
+        var model = await cache.FindModelAsync(db, access.ProjectId, query.Name, cancellationToken);
+        return await cache.GetOrLoadAsync(model, query.Version, async ct =>
+            {
+                var version = await db.ModelVersions.AsNoTracking().SingleOrDefaultAsync(v => v.ModelId == model.Id && v.Version == query.Version, ct)
+                    ?? throw new NotFoundException("Model version", $"{model.Name}/{query.Version}");
+                return VersionMapping.ToDto(access.ProjectName, model.Name, version);
+            },
+            cancellationToken);
     }
 }
 
-public sealed record ListVersions(ClaimsPrincipal Caller, string Project, string Name, string? Status, int Offset, int Limit) : IQuery<Page<ModelVersionDto>>;
+public sealed record ListVersions(ClaimsPrincipal Caller, string Project, string Name, string? Status, int Offset, int Limit, bool IncludeArchived = false) : IQuery<Page<ModelVersionDto>>;
 
 public sealed class ListVersionsValidator : AbstractValidator<ListVersions>
 {
@@ -200,7 +131,7 @@ public sealed class ListVersionsValidator : AbstractValidator<ListVersions>
     }
 }
 
-/// <summary>A model's versions, newest first.</summary>
+/// <summary>A model's versions, newest first; archived ones only when asked for.</summary>
 public sealed class ListVersionsHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<ListVersions, Page<ModelVersionDto>>
 {
     public async ValueTask<Page<ModelVersionDto>> Handle(ListVersions query, CancellationToken cancellationToken)
@@ -208,6 +139,11 @@ public sealed class ListVersionsHandler(ModelRegistryDbContext db, IProjectAutho
         var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
         var model = await ModelLookup.FindAsync(db, access.ProjectId, query.Name, cancellationToken);
         var versions = db.ModelVersions.AsNoTracking().Where(v => v.ModelId == model.Id);
+        if (!query.IncludeArchived)
+        {
+            versions = versions.Where(v => v.ArchivedAt == null);
+        }
+
         if (query.Status is not null)
         {
             versions = versions.Where(v => v.Status == query.Status);
