@@ -4,6 +4,8 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
+using MlPlatform.ModelRegistry.Contracts;
+using MlPlatform.Workflows.Contracts.StepTypes;
 using MlPlatform.SharedKernel.Persistence;
 using MlPlatform.SharedKernel.Storage;
 using MlPlatform.Tests.Onnx;
@@ -13,7 +15,8 @@ namespace MlPlatform.IntegrationTests.ModelRegistry;
 /// <summary>
 /// One host per database provider for a test class, with the accounts of <see cref="WorkflowTestAccounts"/>
 /// (the admin owns the project and is its approver; the maintainer is not an approver) and a small
-/// upload limit, so 413 needs only a small body. Tests use their own model names.
+/// upload limit, so 413 needs only a small body; with a test <see cref="IModelVersionServing"/> and
+/// the <c>test.write_onnx</c> step type. Tests use their own model names.
 /// </summary>
 public sealed class ModelRegistryHostsFixture : IAsyncLifetime
 {
@@ -38,10 +41,23 @@ public sealed class ModelRegistryHostsFixture : IAsyncLifetime
 
     private static async Task<WorkflowTestAccounts> StartAsync(DatabaseProvider provider)
     {
-        var factory = await PlatformFactory.CreateAsync(provider, new Dictionary<string, string?>
-        {
-            ["ModelRegistry:MaxUploadBytes"] = MaxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        var factory = await PlatformFactory.CreateAsync(
+            provider,
+            new Dictionary<string, string?>
+            {
+                ["ModelRegistry:MaxUploadBytes"] = MaxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                // Long enough that no test passes by an entry expiring: reads after writes must see
+                // the write because the write (or its event) invalidated the cache.
+                ["ModelRegistry:LookupCacheTtl"] = "00:10:00",
+                ["ModelRegistry:PromotePollInterval"] = "00:00:00.200",
+            },
+            services =>
+            {
+                // Predictions implements the serving contract on its own branch; tests say what is served.
+                services.AddSingleton<TestModelServing>();
+                services.AddSingleton<IModelVersionServing>(sp => sp.GetRequiredService<TestModelServing>());
+                services.AddStepType<WriteOnnxStep>();
+            });
         return await WorkflowTestAccounts.CreateAsync(factory);
     }
 

@@ -41,9 +41,14 @@ public sealed class ModelRegisterStep(IServiceScopeFactory scopes) : StepType
             errors.Add(new StepParameterError("model", ModelRules.NameMessage));
         }
 
-        if (values.TryGetValue("metrics", out var metrics) && !StepTemplates.IsTemplated(metrics) && Check(() => ModelUpload.ParseMetrics(metrics!.ToJsonString())) is { } problem)
+        if (values.TryGetValue("metrics", out var metrics) && metrics is JsonObject given)
         {
-            errors.Add(new StepParameterError("metrics", problem));
+            // Members that are templates (${steps.evaluate.outputs.auc}) are checked when the run resolves them.
+            var literal = new JsonObject(given.Where(p => !StepTemplates.IsTemplated(p.Value)).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone())));
+            if (Check(() => ModelUpload.ParseMetrics(literal.ToJsonString())) is { } problem)
+            {
+                errors.Add(new StepParameterError("metrics", problem));
+            }
         }
 
         if (values.TryGetValue("datasets", out var datasets) && Datasets(datasets) is { Error: { } datasetProblem })
