@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
@@ -13,7 +14,7 @@ namespace MlPlatform.IntegrationTests.ModelRegistry;
 public sealed class ModelRegistryS3Tests
 {
     [Fact]
-    public async Task Given_S3_store_When_model_uploaded_Then_artifact_is_in_the_bucket_and_downloads_identical_and_corrupt_upload_leaves_nothing()
+    public async Task Given_S3_store_When_model_uploaded_Then_artifact_is_in_the_bucket_downloads_identical_registers_by_key_and_corrupt_input_leaves_nothing()
     {
         var bucket = S3TestBuckets.NewName();
         try
@@ -45,6 +46,21 @@ public sealed class ModelRegistryS3Tests
 
             await Problem(await UploadRaw(api.Maintainer, api.Project, name, bytes[..50]), HttpStatusCode.UnprocessableEntity);
             (await StoredKeys(factory, modelId)).Count.ShouldBe(1);
+
+            // Registered from an object already in the bucket: copied under the registry's prefix.
+            var projectId = (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}"), HttpStatusCode.OK)).GetProperty("id").GetGuid();
+            var store = factory.Services.GetRequiredService<IObjectStore>();
+            var other = Model(1.25f);
+            var key = $"projects/{projectId:N}/exports/model.onnx";
+            await store.PutAsync(key, new MemoryStream(other));
+            var byKey = await Json(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/models/{name}/versions", new { artifact = key }), HttpStatusCode.Created);
+            byKey.GetProperty("version").GetInt32().ShouldBe(2);
+            byKey.GetProperty("sha256").GetString().ShouldBe(Convert.ToHexStringLower(SHA256.HashData(other)));
+            byKey.GetProperty("artifactUri").GetString()!.ShouldStartWith($"s3://{bucket}/models/");
+            (await StoredKeys(factory, modelId)).Count.ShouldBe(2);
+            await store.PutAsync($"projects/{projectId:N}/exports/broken.onnx", new MemoryStream(other[..40]));
+            await Problem(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/models/{name}/versions", new { artifact = $"projects/{projectId:N}/exports/broken.onnx" }), HttpStatusCode.UnprocessableEntity);
+            (await StoredKeys(factory, modelId)).Count.ShouldBe(2);
         }
         finally
         {
