@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.DataPipelines.Training.Local;
+using MlPlatform.DataPipelines.Training.SageMaker;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.DataPipelines.Training;
@@ -14,6 +15,8 @@ public static class TrainingRegistration
         var settings = TrainingSettings.Read(configuration);
         services.AddSingleton(settings);
         services.AddSingleton<ITrainingBackend, LocalTrainingBackend>();
+        services.AddSingleton(new SageMakerClient(new HttpClient(), settings.SageMaker));
+        services.AddSingleton<ITrainingBackend, SageMakerTrainingBackend>();
         services.AddStepType<TrainStep>();
         services.AddStepType<EvaluateStep>();
         return services;
