@@ -69,9 +69,9 @@ public sealed partial class SageMakerStandIn : IAsyncDisposable
         builder.Logging.ClearProviders();
         var app = builder.Build();
         var standIn = new SageMakerStandIn(app, writeModel);
-        app.MapPost("/", standIn.HandleAsync);
+        app.MapPost("/", (Delegate)standIn.HandleAsync);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         standIn.Url = new Uri(address.EndsWith('/') ? address : address + "/");
         return standIn;
     }

@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
 using MlPlatform.IntegrationTests.ModelRegistry;
+using MlPlatform.Tests.Onnx;
 using MlPlatform.IntegrationTests.Storage;
 using MlPlatform.SharedKernel.Persistence;
 using MlPlatform.SharedKernel.Storage;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
 using MlPlatform.IntegrationTests.ModelRegistry;
+using MlPlatform.Tests.Onnx;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.SharedKernel.Persistence;
 using static MlPlatform.IntegrationTests.Training.TrainingApi;

@@ -306,7 +306,8 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
                 Add("f1", binary.F1Score);
                 Add("precision", binary.PositivePrecision);
                 Add("recall", binary.PositiveRecall);
-                Add("logLoss", binary.LogLoss);
+                // ML.NET reports binary log loss in bits; the usual definition (and model.evaluate) uses nats.
+                Add("logLoss", binary.LogLoss * Math.Log(2));
                 break;
             case TrainingTask.Multiclass:
                 var multi = ml.MulticlassClassification.Evaluate(scored, label);

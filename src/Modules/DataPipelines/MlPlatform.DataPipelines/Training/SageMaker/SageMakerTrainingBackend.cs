@@ -152,13 +152,13 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         else
         {
             name = JobName(job);
+            var request = CreateRequest(job, options, name);
             await using (var content = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["jobName"] = name }.ToJsonString())))
             {
                 // Written before the job is created, so a host that dies in between leaves the name behind.
                 await job.Store.PutAsync(marker, content, "application/json", cancellationToken);
             }
 
-            var request = CreateRequest(job, options, name);
             try
             {
                 var created = await Call(() => client.CreateTrainingJobAsync(request, cancellationToken));
@@ -184,7 +184,8 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
     {
         var inputUri = Text(options, "inputUri") ?? S3UriOf(job.Store, job.DataKey)
             ?? throw new StepFailedException("The artifact store is not S3, so SageMaker cannot read the data: give sagemaker.inputUri.", retryable: false);
-        var outputPath = Text(options, "outputPath") ?? S3UriOf(job.Store, job.KeyPrefix + "sagemaker/")
+        // The store's keys have no trailing '/', so the folder's URI is the key's plus one.
+        var outputPath = Text(options, "outputPath") ?? (S3UriOf(job.Store, job.KeyPrefix + "sagemaker") is { } folder ? folder + "/" : null)
             ?? throw new StepFailedException("The artifact store is not S3: give sagemaker.outputPath for the model artifact.", retryable: false);
         var maxRuntime = Duration(options, "maxRuntime") ?? TimeSpan.FromHours(1);
         var hyperparameters = new JsonObject();
