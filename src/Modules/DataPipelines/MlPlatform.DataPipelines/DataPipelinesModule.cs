@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.DataPipelines.Persistence;
+using MlPlatform.DataPipelines.Training;
 using MlPlatform.SharedKernel.Modules;
 
 namespace MlPlatform.DataPipelines;
@@ -8,4 +10,9 @@ public sealed class DataPipelinesModule : Module<DataPipelinesDbContext>
     public override string Name => "DataPipelines";
 
     public override string Schema => DataPipelinesDbContext.SchemaName;
+
+    protected override void AddModuleServices(IServiceCollection services, ModuleContext context)
+    {
+        services.AddTraining(context.Configuration);
+    }
 }
