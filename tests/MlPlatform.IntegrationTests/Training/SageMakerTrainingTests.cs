@@ -227,4 +227,62 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
             text.ShouldContain($"\"{path}\"");
         }
     }
+
+    [Fact]
+    public async Task Given_SageMaker_step_with_a_timeout_When_a_poll_outlasts_it_Then_the_job_is_stopped()
+    {
+        var api = host.Api;
+        var name = NewName("smtimeout");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[] { new { id = "train", type = "model.train", timeout = "1s", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SageMakerOptions("example.com/hang:1") } } },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("failed");
+        Attempts(run, "train").Single().GetProperty("error").GetString()!.ShouldContain("Timed out");
+        JobOf(id).StopRequested.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Given_SageMaker_step_polling_When_the_run_is_cancelled_Then_the_job_is_stopped()
+    {
+        var api = host.Api;
+        var name = NewName("smcancel");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[] { new { id = "train", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SageMakerOptions("example.com/hang:2") } } },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (host.StandIn.Hanging == 0 || !host.StandIn.Jobs.Values.Any(j => Tagged(j, id)))
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout);
+            await Task.Delay(20);
+        }
+
+        (await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{id}/cancel", null)).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("cancelled");
+
+        // The run is cancelled at once; the attempt notices within its cancel poll and stops the job.
+        while (!JobOf(id).StopRequested)
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, "StopTrainingJob was not called");
+            await Task.Delay(20);
+        }
+    }
+
+    private static bool Tagged(SageMakerStandIn.Job job, Guid run) =>
+        job.Request["Tags"]!.AsArray().Any(t => t!["Value"]!.GetValue<string>() == run.ToString());
+
+    private SageMakerStandIn.Job JobOf(Guid run) => host.StandIn.Jobs.Values.Single(j => Tagged(j, run));
 }

@@ -108,4 +108,29 @@ public sealed class SageMakerBackendTests
         step.Validate(Params(("model", "churn"))).Single().Path.ShouldBe("version");
         step.Validate(Params(("model", "churn"), ("version", 0))).Single().Path.ShouldBe("version");
     }
+
+    [Fact]
+    public void Given_sagemaker_options_When_validated_Then_literal_ones_are_checked_and_templated_ones_wait_for_the_run()
+    {
+        var settings = new TrainingSettings();
+        var step = new TrainStep([new MlPlatform.DataPipelines.Training.Local.LocalTrainingBackend(settings), new SageMakerTrainingBackend(null!, settings, null!)]);
+        JsonObject Params(JsonNode? options, string backend = "sagemaker")
+        {
+            var p = new JsonObject { ["data"] = "d.csv", ["label"] = "y", ["task"] = "binary", ["backend"] = backend, ["hyperparameters"] = new JsonObject { ["eta"] = 0.1, ["objective"] = "binary:logistic" } };
+            if (options is not null)
+            {
+                p["sagemaker"] = options;
+            }
+
+            return p;
+        }
+
+        step.Validate(Params(new JsonObject { ["roleArn"] = "arn:aws:iam::123456789012:role/Train", ["image"] = "img:1", ["maxWait"] = "2h", ["inputUri"] = "s3://b/data.csv" })).ShouldBeEmpty();
+        step.Validate(Params("${params.sagemaker}")).ShouldBeEmpty();
+        step.Validate(Params(null)).Single().Path.ShouldBe("sagemaker");
+        step.Validate(Params(new JsonObject { ["roleArn"] = "arn:aws:iam::1:role/x", ["image"] = "i", ["inputUri"] = "http://b/x", ["instanceCount"] = 0 }))
+            .Select(e => e.Path).ShouldBe(["sagemaker.roleArn", "sagemaker.inputUri", "sagemaker.instanceCount"], ignoreOrder: true);
+        step.Validate(Params(new JsonObject { ["roleArn"] = "arn:aws:iam::123456789012:role/Train", ["image"] = "i" }, backend: "local"))
+            .Select(e => e.Path).ShouldBe(["sagemaker", "hyperparameters.eta", "hyperparameters.objective"], ignoreOrder: true);
+    }
 }

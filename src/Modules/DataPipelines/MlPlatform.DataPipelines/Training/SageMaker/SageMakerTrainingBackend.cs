@@ -194,14 +194,6 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
             hyperparameters[key] = value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString();
         }
 
-        hyperparameters["label"] ??= job.Label;
-        hyperparameters["task"] ??= job.Task.ToString().ToLowerInvariant();
-        hyperparameters["seed"] ??= job.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (job.Features is { } features)
-        {
-            hyperparameters["features"] ??= string.Join(',', features);
-        }
-
         return new JsonObject
         {
             ["TrainingJobName"] = name,
