@@ -48,6 +48,11 @@ public sealed partial class SageMakerStandIn : IAsyncDisposable
 
     public byte[] ModelTarball { get; set; } = [];
 
+    private int _hanging;
+
+    /// <summary>DescribeTrainingJob calls of "hang" jobs still waiting for their answer.</summary>
+    public int Hanging => Volatile.Read(ref _hanging);
+
     public sealed class Job(JsonObject request)
     {
         public JsonObject Request { get; } = request;
@@ -139,6 +144,24 @@ public sealed partial class SageMakerStandIn : IAsyncDisposable
 
                 job.Describes++;
                 var image = job.Request["AlgorithmSpecification"]!["TrainingImage"]!.GetValue<string>();
+                if (image.Contains("hang", StringComparison.Ordinal))
+                {
+                    // A slow answer, so the step is still waiting for it when it is cancelled or times out.
+                    Interlocked.Increment(ref _hanging);
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(5), context.RequestAborted);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return Results.Empty;
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _hanging);
+                    }
+                }
+
                 if (job.Status == "InProgress" && job.StopRequested)
                 {
                     job.Status = "Stopped";

@@ -227,4 +227,111 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
             text.ShouldContain($"\"{path}\"");
         }
     }
+
+    [Fact]
+    public async Task Given_SageMaker_step_with_a_timeout_When_a_poll_outlasts_it_Then_the_job_is_stopped()
+    {
+        var api = host.Api;
+        var name = NewName("smtimeout");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[] { new { id = "train", type = "model.train", timeout = "1s", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SageMakerOptions("example.com/hang:1") } } },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("failed");
+        Attempts(run, "train").Single().GetProperty("error").GetString()!.ShouldContain("Timed out");
+        JobOf(id).StopRequested.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Given_SageMaker_step_polling_When_the_run_is_cancelled_Then_the_job_is_stopped()
+    {
+        var api = host.Api;
+        var name = NewName("smcancel");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[] { new { id = "train", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SageMakerOptions("example.com/hang:2") } } },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (host.StandIn.Hanging == 0 || !host.StandIn.Jobs.Values.Any(j => Tagged(j, id)))
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout);
+            await Task.Delay(20);
+        }
+
+        (await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{id}/cancel", null)).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("cancelled");
+
+        // The run is cancelled at once; the attempt notices within its cancel poll and stops the job.
+        while (!JobOf(id).StopRequested)
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, "StopTrainingJob was not called");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task Given_a_job_started_by_an_attempt_whose_host_died_When_the_next_attempt_runs_Then_it_follows_that_job_from_the_marker_and_its_state()
+    {
+        var api = host.Api;
+        host.StandIn.ModelTarball = Tarball(Model);
+        var backend = api.Factory.Services.GetServices<MlPlatform.DataPipelines.Training.ITrainingBackend>().Single(b => b.Name == "sagemaker");
+        var runId = Guid.NewGuid();
+        var data = await PutAsync(api, $"datasets/{runId}/train.csv", EvaluationCsv());
+        MlPlatform.DataPipelines.Training.TrainingJob Attempt(int number, System.Text.Json.Nodes.JsonNode? state) => new()
+        {
+            RunId = runId,
+            ProjectId = Guid.NewGuid(),
+            StepId = "train",
+            Attempt = number,
+            DataKey = data,
+            Label = "label",
+            Task = MlPlatform.DataPipelines.Training.TrainingTask.Binary,
+            Trainer = "custom",
+            Hyperparameters = [],
+            Seed = 1,
+            Options = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(SageMakerOptions("example.com/train:1")))!.AsObject(),
+            Store = Store(api),
+            Log = new NullLog(),
+            Clock = TimeProvider.System,
+            State = state,
+        };
+
+        // Attempt 1 created the job, then its host died before the step could suspend.
+        var first = await backend.TrainAsync(Attempt(1, null), CancellationToken.None);
+        var jobName = ((MlPlatform.DataPipelines.Training.TrainingProgress.Pending)first).State["jobName"]!.GetValue<string>();
+
+        var second = (MlPlatform.DataPipelines.Training.TrainingProgress.Pending)await backend.TrainAsync(Attempt(2, null), CancellationToken.None);
+        second.State["jobName"]!.GetValue<string>().ShouldBe(jobName);
+        host.StandIn.Calls.Count(c => c.Operation == "CreateTrainingJob" && c.Body["TrainingJobName"]!.GetValue<string>().Contains(runId.ToString("N")[..12], StringComparison.Ordinal)).ShouldBe(1);
+
+        // The adopting attempt looked once (InProgress); from here only the state carries the job.
+        var done = (MlPlatform.DataPipelines.Training.TrainingProgress.Completed)await backend.TrainAsync(Attempt(2, second.State), CancellationToken.None);
+        done.ModelKey.ShouldBe($"runs/{runId}/train/model.onnx");
+        (await ReadAsync(api, done.ModelKey)).ShouldBe(Model);
+        host.StandIn.Problems.ShouldBeEmpty();
+    }
+
+    private sealed class NullLog : MlPlatform.Workflows.Contracts.StepTypes.IStepLogger
+    {
+        public void Write(MlPlatform.Workflows.Contracts.StepTypes.StepLogLevel level, string message)
+        {
+        }
+    }
+
+    private static bool Tagged(SageMakerStandIn.Job job, Guid run) =>
+        job.Request["Tags"]!.AsArray().Any(t => t!["Value"]!.GetValue<string>() == run.ToString());
+
+    private SageMakerStandIn.Job JobOf(Guid run) => host.StandIn.Jobs.Values.Single(j => Tagged(j, run));
 }

@@ -90,12 +90,17 @@ public sealed class TrainStep(IEnumerable<ITrainingBackend> backends) : StepType
         var trainer = parameters.ContainsKey("trainer")
             ? values.TryGetValue("trainer", out var t) ? t!.GetValue<string>() : null
             : TrainerCatalog.Sdca;
+        var backendErrors = new List<StepParameterError>();
         backend.Validate(
             task,
             trainer,
             values.TryGetValue("hyperparameters", out var h) ? h!.AsObject() : null,
-            values.TryGetValue("sagemaker", out var o) ? o!.AsObject() : parameters.ContainsKey("sagemaker") ? [] : null,
-            errors);
+            values.TryGetValue("sagemaker", out var o) ? o!.AsObject() : null,
+            backendErrors);
+
+        // A templated (or mistyped, already reported) options object is checked when the run resolves it.
+        var optionsUnknown = parameters.ContainsKey("sagemaker") && !values.ContainsKey("sagemaker");
+        errors.AddRange(backendErrors.Where(e => !(optionsUnknown && (e.Path == "sagemaker" || e.Path.StartsWith("sagemaker.", StringComparison.Ordinal)))));
     }
 
     public override async Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)

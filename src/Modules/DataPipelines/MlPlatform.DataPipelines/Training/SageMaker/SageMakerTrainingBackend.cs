@@ -139,11 +139,32 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         }
     }
 
+    /// <summary>True while the job exists and has not failed or been stopped (a completed one is fetched as usual).</summary>
+    private async Task<bool> IsLiveAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var described = await Call(() => client.DescribeTrainingJobAsync(name, cancellationToken));
+            return described["TrainingJobStatus"]?.GetValue<string>() is not ("Failed" or "Stopped");
+        }
+        catch (StepFailedException ex) when (ex.InnerException is SageMakerException { Type: "ValidationException" or "ResourceNotFound" })
+        {
+            return false;
+        }
+    }
+
     private async Task<JsonObject> StartAsync(TrainingJob job, JsonObject options, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var marker = job.KeyPrefix + "sagemaker-job.json";
         string name;
-        if (await ReadMarkerAsync(job.Store, marker, cancellationToken) is { } earlier)
+        var earlier = await ReadMarkerAsync(job.Store, marker, cancellationToken);
+        if (earlier is not null && !await IsLiveAsync(earlier, cancellationToken))
+        {
+            job.Log.Info($"SageMaker job {earlier} of an earlier attempt is over or was never created; starting a new one.");
+            earlier = null;
+        }
+
+        if (earlier is not null)
         {
             // An earlier attempt created the job and its host died before the step could suspend: carry on with that job.
             name = earlier;
@@ -192,14 +213,6 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         foreach (var (key, value) in job.Hyperparameters)
         {
             hyperparameters[key] = value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString();
-        }
-
-        hyperparameters["label"] ??= job.Label;
-        hyperparameters["task"] ??= job.Task.ToString().ToLowerInvariant();
-        hyperparameters["seed"] ??= job.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (job.Features is { } features)
-        {
-            hyperparameters["features"] ??= string.Join(',', features);
         }
 
         return new JsonObject
