@@ -221,6 +221,22 @@ public sealed class RegistryLifecycleTests(ModelRegistryHostsFixture hosts) : IC
         version.GetProperty("metricSources").GetProperty("auc").GetString().ShouldBe("workflow:run-1/evaluate");
         version.GetProperty("metricSources").GetProperty("loss").GetString().ShouldBe("upload");
 
+        version.GetProperty("metricSources").TryGetProperty("$recorded", out _).ShouldBeFalse();
+
+        // Concurrent recordings of different metrics: every one is kept (no lost merge).
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            using var scope = api.Factory.Services.CreateScope();
+            (await scope.ServiceProvider.GetRequiredService<IModelVersionMetrics>()
+                .RecordAsync(projectId, name, 1, new Dictionary<string, double> { [$"m{i}"] = i }, $"evaluator-{i}")).ShouldBeTrue();
+        }));
+        var merged = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/1"), HttpStatusCode.OK);
+        for (var i = 0; i < 8; i++)
+        {
+            merged.GetProperty("metrics").GetProperty($"m{i}").GetDouble().ShouldBe(i);
+            merged.GetProperty("metricSources").GetProperty($"m{i}").GetString().ShouldBe($"evaluator-{i}");
+        }
+
         var audit = await Json(await api.Admin.GetAsync($"/api/v1/audit?action=model.version.metrics_recorded&limit=200"), HttpStatusCode.OK);
         audit.ToString().ShouldContain($"model/{name}/1");
         audit.ToString().ShouldContain("workflow:run-1/evaluate");
