@@ -27,9 +27,9 @@ internal sealed class ModelVersionMetrics(ModelRegistryDbContext db, VersionLook
 
         foreach (var (name, value) in metrics)
         {
-            if (name.Length is 0 or > 200 || !double.IsFinite(value))
+            if (name.Length is 0 or > 200 || name.StartsWith('$') || !double.IsFinite(value))
             {
-                throw new ArgumentException($"The metric '{name}' needs a name of 1 to 200 characters and a finite value.", nameof(metrics));
+                throw new ArgumentException($"The metric '{name}' needs a name of 1 to 200 characters, not starting with '$', and a finite value.", nameof(metrics));
             }
         }
 
