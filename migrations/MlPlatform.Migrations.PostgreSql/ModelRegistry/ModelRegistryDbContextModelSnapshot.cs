@@ -186,6 +186,7 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .HasColumnName("metadata");
 
                     b.Property<string>("MetricSources")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(65536)
                         .HasColumnType("character varying(65536)")

@@ -180,6 +180,7 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnName("metadata");
 
                     b.Property<string>("MetricSources")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(65536)
                         .HasColumnType("TEXT")

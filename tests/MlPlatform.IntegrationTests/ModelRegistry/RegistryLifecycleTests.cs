@@ -201,6 +201,7 @@ public sealed class RegistryLifecycleTests(ModelRegistryHostsFixture hosts) : IC
         var api = await hosts.For(provider);
         var projectId = await ProjectId(api);
         var name = await ModelWithVersions(api.Maintainer, api.Project, 0);
+        await Problem(await UploadMultipart(api.Maintainer, api.Project, name, Model(), metrics: """{"$recorded": 1}"""), HttpStatusCode.BadRequest);
         await Json(await UploadMultipart(api.Maintainer, api.Project, name, Model(), metrics: """{"auc": 0.8, "loss": 0.3}"""), HttpStatusCode.Created);
         // Read once so the lookup cache holds the version: the recording must make it forget it.
         await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/1"), HttpStatusCode.OK);
@@ -212,6 +213,7 @@ public sealed class RegistryLifecycleTests(ModelRegistryHostsFixture hosts) : IC
             (await metrics.RecordAsync(projectId, name, 9, new Dictionary<string, double> { ["auc"] = 0.5 }, "x")).ShouldBeFalse();
             (await metrics.RecordAsync(Guid.NewGuid(), name, 1, new Dictionary<string, double> { ["auc"] = 0.5 }, "x")).ShouldBeFalse();
             await Should.ThrowAsync<ArgumentException>(() => metrics.RecordAsync(projectId, name, 1, new Dictionary<string, double> { ["auc"] = double.NaN }, "x"));
+            await Should.ThrowAsync<ArgumentException>(() => metrics.RecordAsync(projectId, name, 1, new Dictionary<string, double> { ["$recorded"] = 1 }, "x"));
         }
 
         var version = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/1"), HttpStatusCode.OK);
@@ -220,6 +222,22 @@ public sealed class RegistryLifecycleTests(ModelRegistryHostsFixture hosts) : IC
         version.GetProperty("metrics").GetProperty("f1").GetDouble().ShouldBe(0.7);
         version.GetProperty("metricSources").GetProperty("auc").GetString().ShouldBe("workflow:run-1/evaluate");
         version.GetProperty("metricSources").GetProperty("loss").GetString().ShouldBe("upload");
+
+        version.GetProperty("metricSources").TryGetProperty("$recorded", out _).ShouldBeFalse();
+
+        // Concurrent recordings of different metrics: every one is kept (no lost merge).
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            using var scope = api.Factory.Services.CreateScope();
+            (await scope.ServiceProvider.GetRequiredService<IModelVersionMetrics>()
+                .RecordAsync(projectId, name, 1, new Dictionary<string, double> { [$"m{i}"] = i }, $"evaluator-{i}")).ShouldBeTrue();
+        }));
+        var merged = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/1"), HttpStatusCode.OK);
+        for (var i = 0; i < 8; i++)
+        {
+            merged.GetProperty("metrics").GetProperty($"m{i}").GetDouble().ShouldBe(i);
+            merged.GetProperty("metricSources").GetProperty($"m{i}").GetString().ShouldBe($"evaluator-{i}");
+        }
 
         var audit = await Json(await api.Admin.GetAsync($"/api/v1/audit?action=model.version.metrics_recorded&limit=200"), HttpStatusCode.OK);
         audit.ToString().ShouldContain($"model/{name}/1");

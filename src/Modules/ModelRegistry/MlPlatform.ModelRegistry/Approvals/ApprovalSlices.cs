@@ -72,7 +72,7 @@ public sealed class DecideVersionHandler(ModelRegistryDbContext db, IProjectAuth
         }
         catch (DbUpdateConcurrencyException)
         {
-            throw new ConflictException($"Version {version.Version} of '{model.Name}' was decided by someone else at this moment.");
+            throw new ConflictException($"Version {version.Version} of '{model.Name}' was decided or changed by someone else at this moment; look again.");
         }
 
         return VersionMapping.ToDto(access.ProjectName, model, version);

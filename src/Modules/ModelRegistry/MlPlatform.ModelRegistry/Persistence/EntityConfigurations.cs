@@ -47,7 +47,8 @@ internal sealed class ModelVersionConfiguration : IEntityTypeConfiguration<Model
         builder.Property(v => v.DecisionComment).HasMaxLength(2000);
         builder.Property(v => v.WorkflowRunId).HasMaxLength(200);
         builder.HasIndex(v => new { v.ModelId, v.Version }).IsUnique();
-        builder.Property(v => v.MetricSources).HasMaxLength(64 * 1024);
+        // A concurrency token: two recordings merging into the same metrics cannot overwrite each other.
+        builder.Property(v => v.MetricSources).HasMaxLength(64 * 1024).IsConcurrencyToken();
         builder.HasIndex(v => v.WorkflowRunId);
         builder.HasOne<RegisteredModel>().WithMany().HasForeignKey(v => v.ModelId).OnDelete(DeleteBehavior.Restrict);
     }

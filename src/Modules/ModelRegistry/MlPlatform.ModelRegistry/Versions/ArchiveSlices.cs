@@ -54,7 +54,16 @@ public sealed class ArchiveVersionHandler(
 
         version.ArchivedAt = ModelLookup.Now(clock);
         version.ArchivedBy = command.Caller.SubjectId();
-        await db.SaveChangesAsync(cancellationToken);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Decided on, or given metrics, since it was read: the caller looks again.
+            throw new ConflictException($"Version {version.Version} of '{model.Name}' changed at this moment; try again.");
+        }
+
         cache.Invalidate(model.Id);
         return VersionMapping.ToDto(access.ProjectName, model, version);
     }

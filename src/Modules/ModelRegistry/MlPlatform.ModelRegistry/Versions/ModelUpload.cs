@@ -302,6 +302,11 @@ public sealed class ModelUpload : IAsyncDisposable
         var metrics = ParseObject(json, "metrics");
         foreach (var (key, value) in metrics)
         {
+            if (key.StartsWith('$'))
+            {
+                throw new BadRequestException($"The metric name '{key}' is reserved: metric names do not start with '$'.");
+            }
+
             if (value is not JsonValue number || number.GetValueKind() != JsonValueKind.Number || key.Length is 0 or > 200)
             {
                 throw new BadRequestException($"The metric '{key}' must have a number as value (metrics are a JSON object of numbers).");

@@ -27,35 +27,52 @@ internal sealed class ModelVersionMetrics(ModelRegistryDbContext db, VersionLook
 
         foreach (var (name, value) in metrics)
         {
-            if (name.Length is 0 or > 200 || !double.IsFinite(value))
+            if (name.Length is 0 or > 200 || name.StartsWith('$') || !double.IsFinite(value))
             {
-                throw new ArgumentException($"The metric '{name}' needs a name of 1 to 200 characters and a finite value.", nameof(metrics));
+                throw new ArgumentException($"The metric '{name}' needs a name of 1 to 200 characters, not starting with '$', and a finite value.", nameof(metrics));
             }
         }
 
-        var row = await (
-                from m in db.Models
-                join v in db.ModelVersions on m.Id equals v.ModelId
-                where m.ProjectId == projectId && m.Name == model && v.Version == version
-                select v)
-            .SingleOrDefaultAsync(cancellationToken);
-        if (row is null)
+        Guid? modelId = null;
+        for (var attempt = 1; modelId is null; attempt++)
         {
-            return false;
+            db.ChangeTracker.Clear();
+            var row = await (
+                    from m in db.Models
+                    join v in db.ModelVersions on m.Id equals v.ModelId
+                    where m.ProjectId == projectId && m.Name == model && v.Version == version
+                    select v)
+                .SingleOrDefaultAsync(cancellationToken);
+            if (row is null)
+            {
+                return false;
+            }
+
+            var merged = JsonNode.Parse(row.Metrics) as JsonObject ?? [];
+            var sources = JsonNode.Parse(row.MetricSources) as JsonObject ?? [];
+            foreach (var (name, value) in metrics.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                merged[name] = value;
+                sources[name] = source;
+            }
+
+            row.Metrics = merged.ToJsonString();
+            // Always a new value, so a concurrent recording of the same names by the same source still
+            // changes the token and one of the two merges again on top of the other.
+            sources[MetricSources.ChangeMarker] = Guid.NewGuid().ToString("N");
+            row.MetricSources = sources.ToJsonString();
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                modelId = row.ModelId;
+            }
+            catch (DbUpdateConcurrencyException) when (attempt < 10)
+            {
+                // Another recording (or a decision) changed the row since it was read: merge again on top of it.
+            }
         }
 
-        var merged = JsonNode.Parse(row.Metrics) as JsonObject ?? [];
-        var sources = JsonNode.Parse(row.MetricSources) as JsonObject ?? [];
-        foreach (var (name, value) in metrics.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            merged[name] = value;
-            sources[name] = source;
-        }
-
-        row.Metrics = merged.ToJsonString();
-        row.MetricSources = sources.ToJsonString();
-        await db.SaveChangesAsync(cancellationToken);
-        cache.Invalidate(row.ModelId);
+        cache.Invalidate(modelId.Value);
 
         // The audit log belongs to UserManagement; a host split without it still records the metrics.
         if (services.GetService<IAuditLog>() is { } audit)

@@ -44,6 +44,9 @@ public sealed record ModelVersionDto(
 public static class MetricSources
 {
     public const string Upload = "upload";
+
+    /// <summary>A member of the stored sources (not a metric) that each recording sets anew; never shown.</summary>
+    public const string ChangeMarker = "$recorded";
 }
 
 internal static class VersionMapping
@@ -53,7 +56,20 @@ internal static class VersionMapping
     public static ModelVersionDto ToDto(string project, string model, ModelVersion v) => new(
         v.Id, project, model, v.Version, v.Status, v.Description, v.ArtifactUri, v.Sha256, v.SizeBytes,
         Element(v.Signature), Element(v.Metadata), Element(v.Metrics), Element(v.Params), Element(v.Lineage),
-        v.CreatedAt, v.CreatedBy, v.DecidedAt, v.DecidedBy, v.DecisionComment, Element(v.MetricSources), v.ArchivedAt);
+        v.CreatedAt, v.CreatedBy, v.DecidedAt, v.DecidedBy, v.DecisionComment, Sources(v.MetricSources), v.ArchivedAt);
+
+    /// <summary>The metric sources without the change marker that makes every recording change the concurrency token.</summary>
+    private static JsonElement Sources(string json)
+    {
+        if (!json.Contains(MetricSources.ChangeMarker, StringComparison.Ordinal))
+        {
+            return Element(json);
+        }
+
+        var sources = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        sources.Remove(MetricSources.ChangeMarker);
+        return Element(sources.ToJsonString());
+    }
 
     private static JsonElement Element(string json)
     {
