@@ -60,7 +60,7 @@ internal sealed partial class LineageDelivery(
         var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
         var now = clock.GetUtcNow();
         var due = await db.LineageEvents.Where(e => e.DeliveredAt == null && e.NextAttemptAt <= now)
-            .OrderBy(e => e.EventTime).ThenBy(e => e.Id).Take(Batch).ToListAsync(cancellationToken);
+            .OrderBy(e => e.EventTime).ThenBy(e => e.EventType == "START" ? 0 : 1).Take(Batch).ToListAsync(cancellationToken);
         if (due.Count == 0)
         {
             return 0;

@@ -375,7 +375,8 @@ public sealed class ListLineageEventsHandler(DataPipelinesDbContext db, IProject
         }
 
         var limit = Math.Clamp(query.Limit, 1, 1000);
-        var rows = await events.OrderByDescending(e => e.Id).Take(limit).ToListAsync(cancellationToken);
-        return rows.OrderBy(e => e.Id).Select(e => new LineageEventDto(e.Id, e.OlRunId, e.WorkflowRunId, e.EventType, e.JobName, e.EventTime, e.DeliveredAt, e.Attempts, e.LastError, Datasets.DatasetMapping.Element(e.Payload))).ToList();
+        // START and its end can share a millisecond: START first within one time.
+        var rows = await events.OrderByDescending(e => e.EventTime).ThenByDescending(e => e.EventType == "START" ? 0 : 1).Take(limit).ToListAsync(cancellationToken);
+        return rows.OrderBy(e => e.EventTime).ThenBy(e => e.EventType == "START" ? 0 : 1).Select(e => new LineageEventDto(e.Id, e.OlRunId, e.WorkflowRunId, e.EventType, e.JobName, e.EventTime, e.DeliveredAt, e.Attempts, e.LastError, Datasets.DatasetMapping.Element(e.Payload))).ToList();
     }
 }
