@@ -158,13 +158,24 @@ public sealed partial class DatasetService(
             throw new UnprocessableException($"The file is not valid {format}: {DataSession.Message(ex)}");
         }
 
-        var columns = session.Describe(DataSession.Identifier(table));
-        if (dataset.DeclaredSchema is { } declaredJson)
+        List<ColumnSchema> columns;
+        JsonObject profile;
+        try
         {
-            columns = Enforce(session, table, columns, JsonSerializer.Deserialize<List<DeclaredColumn>>(declaredJson, JsonSerializerOptions.Web) ?? [], format);
+            columns = session.Describe(DataSession.Identifier(table));
+            if (dataset.DeclaredSchema is { } declaredJson)
+            {
+                columns = Enforce(session, table, columns, JsonSerializer.Deserialize<List<DeclaredColumn>>(declaredJson, JsonSerializerOptions.Web) ?? [], format);
+            }
+
+            profile = Profiler.Profile(session, table, columns);
+        }
+        catch (DuckDBException ex)
+        {
+            // Nested values (JSON objects, lists) the profiler cannot aggregate, say: the caller's data, not our fault.
+            throw new UnprocessableException($"The data cannot be profiled: {DataSession.Message(ex)}");
         }
 
-        var profile = Profiler.Profile(session, table, columns);
         var rows = profile["rows"]!.GetValue<long>();
         var size = new FileInfo(path).Length;
         var key = $"datasets/{dataset.ProjectId:N}/{dataset.Id:N}/{sha256}.{DataFormats.Extension(format)}";

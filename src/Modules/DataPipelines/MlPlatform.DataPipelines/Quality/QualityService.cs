@@ -70,13 +70,20 @@ public sealed class QualityService(DataPipelinesDbContext db, DatasetService dat
             session.Load("data", path, version.Format, version.Format == DataFormats.Parquet ? null : columns);
             outcome = SuiteRunner.Run(session, "data", columns, rules, DatasetService.FirstLine(version.Format));
         }
-        catch (PlatformException ex)
+        catch (Exception ex) when (ex is PlatformException or DuckDB.NET.Data.DuckDBException)
         {
+            // An engine error here is the data's or the rules' (a value a regex cannot take, say), never ours to 500 on.
+            var error = ex as PlatformException ?? new UnprocessableException("The suite cannot run on this version: " + DataSession.Message(ex), ex);
             operation.Inputs.Add((input, null));
-            LineageRecorder.Finish(db, operation, datasets.Now(), ex.Message);
+            LineageRecorder.Finish(db, operation, datasets.Now(), error.Message);
             await db.SaveChangesAsync(CancellationToken.None);
             db.ChangeTracker.Clear();
-            throw;
+            if (ReferenceEquals(error, ex))
+            {
+                throw;
+            }
+
+            throw error;
         }
 
         operation.Inputs.Add((input, QualityFacets(version, outcome)));

@@ -47,6 +47,10 @@ public abstract class DataStep(IServiceScopeFactory scopes) : StepType
         {
             throw new StepFailedException($"{ex.Title}: {ex.Message}", retryable: false, ex);
         }
+        catch (DuckDB.NET.Data.DuckDBException ex)
+        {
+            throw new StepFailedException("The data engine refused the data: " + Engine.DataSession.Message(ex), retryable: false, ex);
+        }
         catch (FluentValidation.ValidationException ex)
         {
             throw new StepFailedException("Invalid parameters: " + string.Join(" ", ex.Errors.Select(e => $"{e.PropertyName}: {e.ErrorMessage}")), retryable: false, ex);
