@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using MlPlatform.DataPipelines.Domain;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.DataPipelines.Persistence;
@@ -8,4 +9,16 @@ public sealed class DataPipelinesDbContext(DbContextOptions<DataPipelinesDbConte
     public const string SchemaName = "data_pipeline";
 
     public override string Schema => SchemaName;
+
+    public DbSet<Dataset> Datasets => Set<Dataset>();
+
+    public DbSet<DatasetVersion> DatasetVersions => Set<DatasetVersion>();
+
+    public DbSet<LineageEdge> LineageEdges => Set<LineageEdge>();
+
+    public DbSet<QualitySuite> QualitySuites => Set<QualitySuite>();
+
+    public DbSet<QualityReport> QualityReports => Set<QualityReport>();
+
+    public DbSet<LineageEvent> LineageEvents => Set<LineageEvent>();
 }
