@@ -43,15 +43,21 @@ public sealed class EndpointWriter(
         };
         await ApplyAsync(endpoint, spec, now, caller, cancellationToken);
         db.Endpoints.Add(endpoint);
-        await RememberProjectAsync(projectId, projectName, cancellationToken);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
         }
         catch (DbUpdateException)
         {
+            if (!await ExistsElsewhereAsync(name, endpoint.Id))
+            {
+                throw;
+            }
+
             throw new ConflictException($"An endpoint named '{name}' exists already (endpoint names are unique across the server).");
         }
+
+        await RememberProjectAsync(projectId, projectName, cancellationToken);
 
         await router.ReloadAsync(name, cancellationToken);
         return endpoint;
@@ -223,11 +229,29 @@ public sealed class EndpointWriter(
         _ => null,
     };
 
+    private async Task<bool> ExistsElsewhereAsync(string name, Guid id)
+    {
+        db.ChangeTracker.Clear();
+        return await db.Endpoints.AnyAsync(e => e.Name == name && e.Id != id);
+    }
+
+    /// <summary>Best effort: the registry's events record the name too, and may race this insert.</summary>
     private async Task RememberProjectAsync(Guid projectId, string projectName, CancellationToken cancellationToken)
     {
-        if (!await db.KnownProjects.AnyAsync(p => p.Id == projectId, cancellationToken))
+        if (await db.KnownProjects.AnyAsync(p => p.Id == projectId, cancellationToken))
         {
-            db.KnownProjects.Add(new KnownProject { Id = projectId, Name = projectName });
+            return;
+        }
+
+        var known = new KnownProject { Id = projectId, Name = projectName };
+        db.KnownProjects.Add(known);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            db.Entry(known).State = EntityState.Detached;
         }
     }
 

@@ -36,10 +36,8 @@ public static class V2Endpoints
         models.MapGet("/versions/{version}/ready", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => ReadyAsync(name, version, context, user, plane))
             .WithSummary("200 when that version is loaded and ready");
         models.MapPost("/infer", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, null, context, user, plane))
-            .Accepts<JsonElement>("application/json")
             .WithSummary("Inference with JSON tensors; headers X-Request-Key (sticky) and X-Variant (explicit); answer headers name the model version and variant");
         models.MapPost("/versions/{version}/infer", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, version, context, user, plane))
-            .Accepts<JsonElement>("application/json")
             .WithSummary("Inference on one version (a variant name or a model version number)");
     }
 
