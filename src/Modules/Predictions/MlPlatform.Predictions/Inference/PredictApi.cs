@@ -70,7 +70,8 @@ public static class PredictApi
 
             foreach (var property in instance.EnumerateObject())
             {
-                if (signature.Input(property.Name) is null && (featureNames is null || !featureNames.Contains(property.Name)))
+                if (!signature.Inputs.Any(i => string.Equals(i.Name, property.Name, StringComparison.OrdinalIgnoreCase))
+                    && (featureNames is null || !featureNames.Contains(property.Name, StringComparer.OrdinalIgnoreCase)))
                 {
                     throw new BadRequestException($"Unknown feature '{property.Name}'; the model takes: {string.Join(", ", featureNames ?? signature.Inputs.Select(i => i.Name).ToList())}.");
                 }
@@ -87,7 +88,7 @@ public static class PredictApi
         {
             value = instance;
         }
-        else if (instance.ValueKind == JsonValueKind.Object && instance.TryGetProperty(spec.Name, out var named))
+        else if (instance.ValueKind == JsonValueKind.Object && TryGetFeature(instance, spec.Name, out var named))
         {
             value = named;
         }
@@ -100,7 +101,7 @@ public static class PredictApi
 
             for (var i = 0; i < featureNames.Count; i++)
             {
-                if (!instance.TryGetProperty(featureNames[i], out var feature))
+                if (!TryGetFeature(instance, featureNames[i], out var feature))
                 {
                     throw new BadRequestException($"Instance {row} lacks the feature '{featureNames[i]}'.");
                 }
@@ -143,6 +144,26 @@ public static class PredictApi
         }
 
         return true;
+    }
+
+    /// <summary>By exact name, else ignoring case (JSON clients often camel-case "Features").</summary>
+    private static bool TryGetFeature(JsonElement instance, string name, out JsonElement value)
+    {
+        if (instance.TryGetProperty(name, out value))
+        {
+            return true;
+        }
+
+        foreach (var property in instance.EnumerateObject())
+        {
+            if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
+            {
+                value = property.Value;
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void Set(Array data, int index, JsonElement value, TensorSpec spec, int row)

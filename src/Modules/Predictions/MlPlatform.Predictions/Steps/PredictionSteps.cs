@@ -48,7 +48,7 @@ public sealed class ModelDeployStep(IServiceScopeFactory scopes) : StepType
             errors.Add(new StepParameterError("endpoint", EndpointRules.NameMessage));
         }
 
-        if (values.TryGetValue("weight", out var w) && w!.GetValue<int>() is < 0 or > 100)
+        if (values.TryGetValue("weight", out var w) && ParameterTypes.TryGetNumber(w, out var weight) && weight is < 0 or > 100)
         {
             errors.Add(new StepParameterError("weight", "A weight is a percentage from 0 to 100."));
         }
@@ -62,7 +62,7 @@ public sealed class ModelDeployStep(IServiceScopeFactory scopes) : StepType
         var alias = p["alias"]?.GetValue<string>();
         var version = alias is null ? EndpointWriter.VersionText(p["version"]) : null;
         var variantName = p["variant"]?.GetValue<string>() ?? model;
-        int? weight = p["weight"] is { } wn ? wn.GetValue<int>() : null;
+        int? weight = ParameterTypes.TryGetNumber(p["weight"], out var wn) ? (int)wn : null;
 
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
@@ -74,7 +74,7 @@ public sealed class ModelDeployStep(IServiceScopeFactory scopes) : StepType
             if (endpoint is null)
             {
                 var project = await db.KnownProjects.AsNoTracking().Where(x => x.Id == context.ProjectId).Select(x => x.Name).SingleOrDefaultAsync(cancellationToken)
-                    ?? throw new StepFailedException("The project's name is not known to the prediction service yet; register a model version in it first.", retryable: false);
+                    ?? throw new StepFailedException("The project's name is not known to the prediction service yet (it learns it from the registry's events); retrying.", retryable: true);
                 endpoint = await writer.CreateAsync(context.ProjectId, project, new EndpointSpec(name, null, p["production"]?.GetValue<bool>() ?? false, [variantSpec with { Weight = 100 }], null, null, null, null, null), null, cancellationToken);
             }
             else
