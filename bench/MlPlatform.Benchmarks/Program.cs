@@ -4,6 +4,7 @@ using MlPlatform.Benchmarks;
 //   auth            [--seconds N] [--clients N]
 //   registry        [--seconds N] [--rate N] [--postgres "<connection string>"]
 //   workflow-chain  [--steps N] [--postgres "<connection string>"]
+//   predict         [--seconds N] [--rounds N]
 // With --postgres, the suite creates a database of its own on that server and drops it afterwards.
 var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, a)) ?? "auth";
 var postgres = Text(args, "--postgres");
@@ -19,8 +20,11 @@ switch (suite)
     case "workflow-chain":
         await WorkflowChainBenchmark.RunAsync(postgres, Option(args, "--steps", 200));
         break;
+    case "predict":
+        await PredictBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 5)), Option(args, "--rounds", 2));
+        break;
     default:
-        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain");
+        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, predict");
         return 2;
 }
 

@@ -36,6 +36,12 @@ public sealed record PredictionsSettings
 
     public int InterOpThreads { get; init; }
 
+    /// <summary>
+    /// ONNX Runtime's intra-op threads spin between runs by default, which buys microseconds on an
+    /// idle machine and burns cores on a shared one; off unless asked for.
+    /// </summary>
+    public bool AllowSpinning { get; init; }
+
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>Folder of the local model file cache; default {DataDirectory}/model-cache.</summary>
@@ -58,6 +64,7 @@ public sealed record PredictionsSettings
             IntraOpThreads = (int)Long(s, "Sessions:IntraOpThreads", 0, allowZero: true),
             InterOpThreads = (int)Long(s, "Sessions:InterOpThreads", 0, allowZero: true),
             OptimizationLevel = Level(s["Sessions:OptimizationLevel"]),
+            AllowSpinning = Bool(s, "Sessions:AllowSpinning", false),
             CacheDirectory = string.IsNullOrWhiteSpace(s["Sessions:CacheDirectory"]) ? null : s["Sessions:CacheDirectory"],
         };
     }

@@ -223,6 +223,12 @@ public sealed partial class ModelSessions : IDisposable
             options.InterOpNumThreads = _settings.InterOpThreads;
         }
 
+        if (!_settings.AllowSpinning)
+        {
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        }
+
         return options;
     }
 
