@@ -27,8 +27,8 @@ public static class PredictBenchmark
 
         var tinyWeights = Enumerable.Range(0, 10).Select(i => (i - 5) * 0.1f).ToArray();
         var tiny = OnnxModelWriter.LogisticRegression(tinyWeights, 0.1f);
-        // 64 → 3 × 1024 ReLU → 1: ≈ 2.2 M multiply-adds and 8.6 MB of weights read per row.
-        var heavy = MlpModelWriter.Write(HeavyInputs, hidden: 1024, layers: 3);
+        // 64 → 5 × 2048 ReLU → 1: ≈ 17 M multiply-adds and 67 MB of weights read per row (≈ 1 ms here).
+        var heavy = MlpModelWriter.Write(HeavyInputs, hidden: 2048, layers: 5);
         await Register(client, "tiny", tiny);
         await Register(client, "heavy", heavy);
         await Deploy(client, new { name = "tiny", variants = new[] { new { model = "tiny", version = 1 } } });
@@ -66,6 +66,8 @@ public static class PredictBenchmark
                 Console.WriteLine($"P1 heavy, {clients} client(s): raw {raw}  |  V2 {http}  |  ratio {http.PerSecond / raw.PerSecond:0.00}");
             }
 
+            var floor = await Get(client, "/v2/health/live", duration);
+            Console.WriteLine($"HTTP floor (GET /v2/health/live, anonymous, 1 client): {floor}");
             var rawTiny = Raw(tinySession, tinyRow, 1, duration);
             var httpTiny = await Http(client, "tiny", tinyBody, 1, duration);
             Console.WriteLine($"P2 tiny, 1 client: raw {rawTiny}  |  V2 {httpTiny}  |  added p50 {httpTiny.P50 - rawTiny.P50:0} µs, p99 {httpTiny.P99 - rawTiny.P99:0} µs");
@@ -133,6 +135,22 @@ public static class PredictBenchmark
         })).ToArray();
         await Task.WhenAll(workers);
         return Summarize(latencies, stopwatch.Elapsed, errors);
+    }
+
+    private static async Task<Measurement> Get(HttpClient client, string path, TimeSpan duration)
+    {
+        var latencies = new List<double>[1];
+        var mine = latencies[0] = new List<double>(100_000);
+        var stopwatch = Stopwatch.StartNew();
+        while (stopwatch.Elapsed < duration)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var response = await client.GetAsync(path);
+            await response.Content.LoadIntoBufferAsync();
+            mine.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        }
+
+        return Summarize(latencies, stopwatch.Elapsed, 0);
     }
 
     private static Measurement Summarize(List<double>[] latencies, TimeSpan elapsed, long errors)

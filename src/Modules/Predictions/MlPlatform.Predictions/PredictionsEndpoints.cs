@@ -102,6 +102,7 @@ public static class PredictionsEndpoints
             })
             .WithTags("Predictions")
             .RequireAuthorization(PlatformPolicies.Authenticated)
+            .WithMetadata(new NotAuditedAttribute())
             .WithRequestBodyLimit(settings.MaxRequestBytes)
             .Accepts<JsonElement>("application/json")
             .WithSummary("Predict with named features: {\"instances\": [{feature: value}]} → {\"predictions\": [...]}")

@@ -19,7 +19,7 @@ public static class InferenceRunner
     public static TensorData[] Run(LoadedModel model, IReadOnlyList<TensorData> inputs, IReadOnlyList<string>? outputNames)
     {
         var session = model.Session;
-        var names = outputNames ?? model.Signature.Outputs.Select(o => o.Name).ToList();
+        var names = outputNames ?? model.Signature.OutputNames;
         var values = new OrtValue[inputs.Count];
         var inputNames = new string[inputs.Count];
         try

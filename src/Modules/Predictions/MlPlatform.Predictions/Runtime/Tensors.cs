@@ -15,6 +15,11 @@ public sealed record TensorSpec(string Name, string Datatype, long[] Shape, Tens
 /// <summary>A model's inputs and outputs, read from the loaded session (the authority, not the registry's copy).</summary>
 public sealed record ModelSignature(IReadOnlyList<TensorSpec> Inputs, IReadOnlyList<TensorSpec> Outputs)
 {
+    private string[]? _outputNames;
+
+    /// <summary>Made once: every Run asks for all outputs by name.</summary>
+    public IReadOnlyList<string> OutputNames => _outputNames ??= Outputs.Select(o => o.Name).ToArray();
+
     public TensorSpec? Input(string name)
     {
         foreach (var input in Inputs)
