@@ -5,6 +5,7 @@ using MlPlatform.Benchmarks;
 //   registry        [--seconds N] [--rate N] [--postgres "<connection string>"]
 //   workflow-chain  [--steps N] [--postgres "<connection string>"]
 //   validate        [--rows N] [--rounds N]
+//   predict         [--seconds N] [--rounds N]
 // With --postgres, the suite creates a database of its own on that server and drops it afterwards.
 var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, a)) ?? "auth";
 var postgres = Text(args, "--postgres");
@@ -23,8 +24,11 @@ switch (suite)
     case "validate":
         await ValidateBenchmark.RunAsync(Option(args, "--rows", 1_000_000), Option(args, "--rounds", 3));
         break;
+    case "predict":
+        await PredictBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 5)), Option(args, "--rounds", 2));
+        break;
     default:
-        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, validate");
+        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, validate, predict");
         return 2;
 }
 

@@ -17,6 +17,271 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("MlPlatform.Predictions.Domain.BatchJob", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("BytesRead")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("bytes_read");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid?>("CreatedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Endpoint")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("endpoint");
+
+                    b.Property<Guid>("EndpointId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("endpoint_id");
+
+                    b.Property<string>("Error")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("finished_at");
+
+                    b.Property<long>("InputBytes")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_bytes");
+
+                    b.Property<string>("InputKey")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("input_key");
+
+                    b.Property<string>("OutputKey")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("output_key");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("Rows")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("rows");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.HasKey("Id")
+                        .HasName("pk_batch_jobs");
+
+                    b.HasIndex("ProjectId", "CreatedAt")
+                        .HasDatabaseName("ix_batch_jobs_project_id_created_at");
+
+                    b.ToTable("batch_jobs", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Predictions.Domain.EndpointVariant", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Alias")
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<long>("AliasRevision")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("alias_revision");
+
+                    b.Property<string>("ArtifactKey")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("artifact_key");
+
+                    b.Property<Guid>("EndpointId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("endpoint_id");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<Guid>("ModelId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model_id");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sha256");
+
+                    b.Property<bool>("Shadow")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("shadow");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("size_bytes");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.Property<string>("VersionStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("version_status");
+
+                    b.Property<int>("Weight")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("weight");
+
+                    b.HasKey("Id")
+                        .HasName("pk_endpoint_variants");
+
+                    b.HasIndex("EndpointId", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_endpoint_variants_endpoint_id_name");
+
+                    b.HasIndex("ModelId", "Alias")
+                        .HasDatabaseName("ix_endpoint_variants_model_id_alias");
+
+                    b.ToTable("endpoint_variants", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Predictions.Domain.KnownProject", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.HasKey("Id")
+                        .HasName("pk_known_projects");
+
+                    b.ToTable("known_projects", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Predictions.Domain.ServingEndpoint", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<bool>("BatchingEnabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("batching_enabled");
+
+                    b.Property<bool>("CacheEnabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_enabled");
+
+                    b.Property<int>("CacheMaxEntries")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_max_entries");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Description")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("description");
+
+                    b.Property<int>("MaxBatchDelayMicroseconds")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_batch_delay_microseconds");
+
+                    b.Property<int>("MaxBatchSize")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_batch_size");
+
+                    b.Property<int>("MaxConcurrency")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_concurrency");
+
+                    b.Property<int>("MaxQueue")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("max_queue");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<bool>("Production")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("production");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("ProjectName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_name");
+
+                    b.Property<long>("Revision")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("revision");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("updated_at");
+
+                    b.Property<Guid?>("UpdatedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_by");
+
+                    b.HasKey("Id")
+                        .HasName("pk_endpoints");
+
+                    b.HasIndex("Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_endpoints_name");
+
+                    b.HasIndex("ProjectId")
+                        .HasDatabaseName("ix_endpoints_project_id");
+
+                    b.ToTable("endpoints", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.InboxMessage", b =>
                 {
                     b.Property<Guid>("EventId")
@@ -92,6 +357,21 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
                         .HasDatabaseName("ix_outbox_messages_processed_at_next_attempt_at");
 
                     b.ToTable("outbox_messages", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Predictions.Domain.EndpointVariant", b =>
+                {
+                    b.HasOne("MlPlatform.Predictions.Domain.ServingEndpoint", null)
+                        .WithMany("Variants")
+                        .HasForeignKey("EndpointId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_endpoint_variants_endpoints_endpoint_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Predictions.Domain.ServingEndpoint", b =>
+                {
+                    b.Navigation("Variants");
                 });
 #pragma warning restore 612, 618
         }

@@ -30,3 +30,13 @@ public static class AuditOutcomes
     public const string Failure = "failure";
     public const string Denied = "denied";
 }
+
+/// <summary>
+/// Endpoint metadata for a POST that changes nothing (an inference call): the per-request audit
+/// entry is skipped, so reads over POST do not pay a database write each. Security events are still
+/// recorded through <see cref="IAuditLog"/>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class | AttributeTargets.Method, AllowMultiple = false)]
+public sealed class NotAuditedAttribute : Attribute
+{
+}

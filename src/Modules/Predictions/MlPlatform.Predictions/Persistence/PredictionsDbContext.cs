@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using MlPlatform.Predictions.Domain;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.Predictions.Persistence;
@@ -8,4 +9,12 @@ public sealed class PredictionsDbContext(DbContextOptions<PredictionsDbContext> 
     public const string SchemaName = "prediction";
 
     public override string Schema => SchemaName;
+
+    public DbSet<ServingEndpoint> Endpoints => Set<ServingEndpoint>();
+
+    public DbSet<EndpointVariant> Variants => Set<EndpointVariant>();
+
+    public DbSet<KnownProject> KnownProjects => Set<KnownProject>();
+
+    public DbSet<BatchJob> BatchJobs => Set<BatchJob>();
 }

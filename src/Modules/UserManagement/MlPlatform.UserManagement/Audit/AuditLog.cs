@@ -65,7 +65,8 @@ public sealed partial class AuditMiddleware(RequestDelegate next, AuditLog audit
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method))
+        if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method)
+            || context.GetEndpoint()?.Metadata.GetMetadata<NotAuditedAttribute>() is not null)
         {
             await next(context);
             return;

@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using MlPlatform.Benchmarks.Onnx;
+using MlPlatform.Tests.Onnx;
+
+namespace MlPlatform.Benchmarks;
+
+/// <summary>
+/// The prediction service against raw ONNX Runtime on the same model files and inputs, in one run:
+/// P1 V2 /infer throughput over HTTP ÷ raw session.Run throughput (a ~1 ms model);
+/// P2 latency added over raw Run for a tiny model at one client (p50, p99);
+/// P5 micro-batched ÷ unbatched throughput at 16 clients, and their p95 ratio.
+/// </summary>
+public static class PredictBenchmark
+{
+    private const int HeavyInputs = 64;
+
+    public static async Task RunAsync(TimeSpan duration, int rounds)
+    {
+        await using var host = await BenchHost.StartAsync(null, connections: 64);
+        var client = host.Client;
+        await Ensure(await client.PostAsJsonAsync("/api/v1/projects", new { name = "bench" }));
+
+        var tinyWeights = Enumerable.Range(0, 10).Select(i => (i - 5) * 0.1f).ToArray();
+        var tiny = OnnxModelWriter.LogisticRegression(tinyWeights, 0.1f);
+        // 64 → 5 × 2048 ReLU → 1: ≈ 17 M multiply-adds and 67 MB of weights read per row (≈ 1 ms here).
+        var heavy = MlpModelWriter.Write(HeavyInputs, hidden: 2048, layers: 5);
+        await Register(client, "tiny", tiny);
+        await Register(client, "heavy", heavy);
+        await Deploy(client, new { name = "tiny", variants = new[] { new { model = "tiny", version = 1 } } });
+        await Deploy(client, new { name = "heavy", variants = new[] { new { model = "heavy", version = 1 } } });
+        await Deploy(client, new { name = "heavy-batched", variants = new[] { new { model = "heavy", version = 1 } }, batching = new { enabled = true, maxBatchSize = 16, maxDelayMs = 2 } });
+
+        var tinyRow = Enumerable.Range(0, 10).Select(i => i * 0.05f).ToArray();
+        var heavyRow = Enumerable.Range(0, HeavyInputs).Select(i => (float)Math.Sin(i)).ToArray();
+        var tinyBody = Body(tinyRow);
+        var heavyBody = Body(heavyRow);
+
+        // The service's defaults: all graph optimisations, no spinning of idle intra-op threads.
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        using var tinySession = new InferenceSession(tiny, options);
+        using var heavySession = new InferenceSession(heavy, options);
+
+        Console.WriteLine($"predict suite: {Environment.ProcessorCount} cores, {duration.TotalSeconds:0} s per measurement, {rounds} rounds, host on Kestrel loopback, bearer token (ES256)");
+
+        // Warm-up of both paths.
+        await Http(client, "heavy", heavyBody, 4, TimeSpan.FromSeconds(2));
+        Raw(heavySession, heavyRow, 4, TimeSpan.FromSeconds(2));
+        await Http(client, "tiny", tinyBody, 1, TimeSpan.FromSeconds(2));
+        Raw(tinySession, tinyRow, 1, TimeSpan.FromSeconds(2));
+        await Http(client, "heavy-batched", heavyBody, 16, TimeSpan.FromSeconds(2));
+
+        for (var round = 1; round <= rounds; round++)
+        {
+            Console.WriteLine($"--- round {round}");
+            foreach (var clients in new[] { 1, 4 })
+            {
+                var raw = Raw(heavySession, heavyRow, clients, duration);
+                var http = await Http(client, "heavy", heavyBody, clients, duration);
+                Console.WriteLine($"P1 heavy, {clients} client(s): raw {raw}  |  V2 {http}  |  ratio {http.PerSecond / raw.PerSecond:0.00}");
+            }
+
+            var floor = await Get(client, "/v2/health/live", duration);
+            Console.WriteLine($"HTTP floor (GET /v2/health/live, anonymous, 1 client): {floor}");
+            var rawTiny = Raw(tinySession, tinyRow, 1, duration);
+            var httpTiny = await Http(client, "tiny", tinyBody, 1, duration);
+            Console.WriteLine($"P2 tiny, 1 client: raw {rawTiny}  |  V2 {httpTiny}  |  added p50 {httpTiny.P50 - rawTiny.P50:0} µs, p99 {httpTiny.P99 - rawTiny.P99:0} µs");
+
+            var plain = await Http(client, "heavy", heavyBody, 16, duration);
+            var batched = await Http(client, "heavy-batched", heavyBody, 16, duration);
+            Console.WriteLine($"P5 heavy, 16 clients: unbatched {plain}  |  batched {batched}  |  throughput ×{batched.PerSecond / plain.PerSecond:0.00}, p95 ratio {batched.P95 / plain.P95:0.00}");
+        }
+    }
+
+    public sealed record Measurement(long Count, TimeSpan Elapsed, double P50, double P95, double P99, long Errors)
+    {
+        public double PerSecond => Count / Elapsed.TotalSeconds;
+
+        public override string ToString() => $"{PerSecond:N0}/s p50 {P50:N0} p95 {P95:N0} p99 {P99:N0} µs{(Errors > 0 ? $" errors {Errors}" : string.Empty)}";
+    }
+
+    private static Measurement Raw(InferenceSession session, float[] row, int threads, TimeSpan duration)
+    {
+        var latencies = new List<double>[threads];
+        var stopwatch = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            var mine = latencies[t] = new List<double>(100_000);
+            using var runOptions = new RunOptions();
+            var names = new[] { "x" };
+            var outputs = new[] { "y" };
+            while (stopwatch.Elapsed < duration)
+            {
+                var started = Stopwatch.GetTimestamp();
+                // The same work as the service's Run: a tensor over the request's array in, the answer copied out.
+                using var input = OrtValue.CreateTensorValueFromMemory((float[])row.Clone(), [1, row.Length]);
+                using var results = session.Run(runOptions, names, [input], outputs);
+                _ = results[0].GetTensorDataAsSpan<float>().ToArray();
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+        return Summarize(latencies, stopwatch.Elapsed, 0);
+    }
+
+    private static async Task<Measurement> Http(HttpClient client, string endpoint, byte[] body, int clients, TimeSpan duration)
+    {
+        var latencies = new List<double>[clients];
+        long errors = 0;
+        var stopwatch = Stopwatch.StartNew();
+        var path = $"/v2/models/{endpoint}/infer";
+        var workers = Enumerable.Range(0, clients).Select(i => Task.Run(async () =>
+        {
+            var mine = latencies[i] = new List<double>(100_000);
+            while (stopwatch.Elapsed < duration)
+            {
+                var started = Stopwatch.GetTimestamp();
+                using var content = new ByteArrayContent(body);
+                content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                using var response = await client.PostAsync(path, content);
+                await response.Content.LoadIntoBufferAsync();
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+                if (!response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        return Summarize(latencies, stopwatch.Elapsed, errors);
+    }
+
+    private static async Task<Measurement> Get(HttpClient client, string path, TimeSpan duration)
+    {
+        var latencies = new List<double>[1];
+        var mine = latencies[0] = new List<double>(100_000);
+        var stopwatch = Stopwatch.StartNew();
+        while (stopwatch.Elapsed < duration)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var response = await client.GetAsync(path);
+            await response.Content.LoadIntoBufferAsync();
+            mine.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        }
+
+        return Summarize(latencies, stopwatch.Elapsed, 0);
+    }
+
+    private static Measurement Summarize(List<double>[] latencies, TimeSpan elapsed, long errors)
+    {
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        double P(double p) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(p * all.Length))];
+        return new Measurement(all.Length, elapsed, P(0.50), P(0.95), P(0.99), errors);
+    }
+
+    private static byte[] Body(float[] row) => JsonSerializer.SerializeToUtf8Bytes(new
+    {
+        inputs = new[] { new { name = "x", shape = new[] { 1, row.Length }, datatype = "FP32", data = row } },
+    });
+
+    private static async Task Register(HttpClient client, string name, byte[] onnx)
+    {
+        await Ensure(await client.PostAsJsonAsync("/api/v1/projects/bench/models", new { name }));
+        var content = new ByteArrayContent(onnx);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        await Ensure(await client.PostAsync($"/api/v1/projects/bench/models/{name}/versions", content));
+    }
+
+    private static async Task Deploy(HttpClient client, object spec) =>
+        await Ensure(await client.PostAsJsonAsync("/api/v1/projects/bench/endpoints", spec));
+
+    private static async Task Ensure(HttpResponseMessage response)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+using System.Security.Claims;
+using Mediator;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MlPlatform.Predictions.Domain;
+using MlPlatform.Predictions.Endpoints;
+using MlPlatform.Predictions.Persistence;
+using MlPlatform.Predictions.Runtime;
+using MlPlatform.SharedKernel.Errors;
+using MlPlatform.UserManagement.Contracts;
+
+namespace MlPlatform.Predictions.Batch;
+
+public sealed record BatchRequest(string? Input, string? Output);
+
+public sealed record BatchJobDto(Guid Id, string Endpoint, string Input, string Output, string State, long Rows, long BytesRead, long InputBytes, double Progress, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt)
+{
+    public static BatchJobDto From(BatchJob j) => new(
+        j.Id, j.Endpoint, j.InputKey, j.OutputKey, j.State, j.Rows, j.BytesRead, j.InputBytes,
+        j.InputBytes == 0 ? (j.State == "succeeded" ? 1 : 0) : Math.Min(1, (double)j.BytesRead / j.InputBytes), j.Error, j.CreatedAt, j.FinishedAt);
+}
+
+public sealed record StartBatch(ClaimsPrincipal Caller, string Project, string Name, string Input, string? Output) : ICommand<BatchJobDto>;
+
+/// <summary>Starts a batch job on this host and answers at once; the job records its progress as it goes.</summary>
+public sealed class StartBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer, EndpointRouter router, BatchJobs jobs, TimeProvider clock) : ICommandHandler<StartBatch, BatchJobDto>
+{
+    public async ValueTask<BatchJobDto> Handle(StartBatch command, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Read, cancellationToken);
+        var endpoint = await EndpointLookup.FindAsync(db, access.ProjectId, command.Name, cancellationToken);
+        await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
+        var id = Guid.CreateVersion7();
+        var output = string.IsNullOrEmpty(command.Output)
+            ? $"predictions/{endpoint.Name}/{id:N}{(BatchPredictor.IsCsv(command.Input) ? ".csv" : ".jsonl")}"
+            : command.Output;
+        BatchPredictor.CheckKeys(command.Input, output);
+        _ = await router.GetAsync(endpoint.Name, cancellationToken) ?? throw new NotFoundException("Endpoint", endpoint.Name);
+        var job = new BatchJob
+        {
+            Id = id,
+            ProjectId = access.ProjectId,
+            EndpointId = endpoint.Id,
+            Endpoint = endpoint.Name,
+            InputKey = command.Input,
+            OutputKey = output,
+            State = "queued",
+            CreatedAt = clock.GetUtcNow(),
+            CreatedBy = command.Caller.SubjectId(),
+        };
+        db.BatchJobs.Add(job);
+        await db.SaveChangesAsync(cancellationToken);
+        jobs.Start(job.Id);
+        return BatchJobDto.From(job);
+    }
+}
+
+public sealed record GetBatch(ClaimsPrincipal Caller, string Project, string Name, Guid Id) : IQuery<BatchJobDto>;
+
+public sealed class GetBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetBatch, BatchJobDto>
+{
+    public async ValueTask<BatchJobDto> Handle(GetBatch query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var job = await db.BatchJobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == query.Id && j.ProjectId == access.ProjectId && j.Endpoint == query.Name, cancellationToken)
+            ?? throw new NotFoundException("Batch prediction", query.Id.ToString());
+        return BatchJobDto.From(job);
+    }
+}
+
+/// <summary>Runs API batch jobs in the background of this host, recording progress on the job row.</summary>
+public sealed partial class BatchJobs(IServiceScopeFactory scopes, EndpointRouter router, BatchPredictor predictor, TimeProvider clock, ILogger<BatchJobs> logger)
+{
+    public void Start(Guid id) => _ = Task.Run(() => RunAsync(id));
+
+    private async Task RunAsync(Guid id)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
+        var job = await db.BatchJobs.SingleAsync(j => j.Id == id);
+        try
+        {
+            job.State = "running";
+            await db.SaveChangesAsync();
+            var endpoint = await router.GetAsync(job.Endpoint, CancellationToken.None) ?? throw new NotFoundException("Endpoint", job.Endpoint);
+            var variant = endpoint.Variants.OrderByDescending(v => v.Weight).First();
+            var rows = await predictor.RunAsync(variant, job.InputKey, job.OutputKey, async p =>
+            {
+                job.Rows = p.Rows;
+                job.BytesRead = p.BytesRead;
+                job.InputBytes = p.InputBytes;
+                await db.SaveChangesAsync();
+            }, CancellationToken.None);
+            job.Rows = rows;
+            job.State = "succeeded";
+        }
+        catch (Exception ex)
+        {
+            job.State = "failed";
+            job.Error = ex is PlatformException ? ex.Message : "The batch failed: " + ex.GetType().Name;
+            LogFailed(logger, id, ex);
+        }
+
+        job.FinishedAt = clock.GetUtcNow();
+        await db.SaveChangesAsync();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Batch prediction {Id} failed")]
+    private static partial void LogFailed(ILogger logger, Guid id, Exception exception);
+}

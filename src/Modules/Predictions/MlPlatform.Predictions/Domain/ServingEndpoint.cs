@@ -1,0 +1,125 @@
+namespace MlPlatform.Predictions.Domain;
+
+/// <summary>
+/// A deployment: a name unique across the server, answering on the data plane with one or more
+/// weighted variants and optionally a shadow. <see cref="Revision"/> grows with every change, so
+/// hosts can tell that their routing table is stale.
+/// </summary>
+public sealed class ServingEndpoint
+{
+    public Guid Id { get; set; }
+
+    public Guid ProjectId { get; set; }
+
+    public string ProjectName { get; set; } = string.Empty;
+
+    public string Name { get; set; } = string.Empty;
+
+    public string? Description { get; set; }
+
+    /// <summary>Production endpoints serve approved versions only (when <c>Predictions:Production:RequireApproved</c>).</summary>
+    public bool Production { get; set; }
+
+    public bool CacheEnabled { get; set; }
+
+    public int CacheMaxEntries { get; set; }
+
+    public bool BatchingEnabled { get; set; }
+
+    public int MaxBatchSize { get; set; }
+
+    public int MaxBatchDelayMicroseconds { get; set; }
+
+    /// <summary>Requests allowed to wait for a model at once; 0 = the server default. Beyond it: 429 at once.</summary>
+    public int MaxQueue { get; set; }
+
+    /// <summary>Requests computing at once; 0 = unbounded.</summary>
+    public int MaxConcurrency { get; set; }
+
+    public long Revision { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public Guid? UpdatedBy { get; set; }
+
+    public List<EndpointVariant> Variants { get; set; } = [];
+}
+
+/// <summary>
+/// One model version behind an endpoint. <see cref="Alias"/> set: the variant follows the alias
+/// and <see cref="AliasRevision"/> is the registry revision it last applied (older events are dropped).
+/// </summary>
+public sealed class EndpointVariant
+{
+    public Guid Id { get; set; }
+
+    public Guid EndpointId { get; set; }
+
+    public string Name { get; set; } = string.Empty;
+
+    public Guid ModelId { get; set; }
+
+    public string Model { get; set; } = string.Empty;
+
+    public string? Alias { get; set; }
+
+    public long AliasRevision { get; set; }
+
+    public int Version { get; set; }
+
+    public string VersionStatus { get; set; } = string.Empty;
+
+    public string ArtifactKey { get; set; } = string.Empty;
+
+    public string Sha256 { get; set; } = string.Empty;
+
+    public long SizeBytes { get; set; }
+
+    /// <summary>Percent of the traffic (the non-shadow weights add up to 100); 0 for the shadow.</summary>
+    public int Weight { get; set; }
+
+    public bool Shadow { get; set; }
+}
+
+/// <summary>Project names learned from the API and the registry's events, for endpoints created by workflow steps (which know the project id only).</summary>
+public sealed class KnownProject
+{
+    public Guid Id { get; set; }
+
+    public string Name { get; set; } = string.Empty;
+}
+
+/// <summary>A batch prediction job: reads an object of rows, writes an object of predictions.</summary>
+public sealed class BatchJob
+{
+    public Guid Id { get; set; }
+
+    public Guid ProjectId { get; set; }
+
+    public Guid EndpointId { get; set; }
+
+    public string Endpoint { get; set; } = string.Empty;
+
+    public string InputKey { get; set; } = string.Empty;
+
+    public string OutputKey { get; set; } = string.Empty;
+
+    /// <summary>queued, running, succeeded, failed.</summary>
+    public string State { get; set; } = "queued";
+
+    public long Rows { get; set; }
+
+    public long BytesRead { get; set; }
+
+    public long InputBytes { get; set; }
+
+    public string? Error { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? FinishedAt { get; set; }
+
+    public Guid? CreatedBy { get; set; }
+}

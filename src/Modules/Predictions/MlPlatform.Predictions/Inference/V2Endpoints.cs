@@ -1,0 +1,133 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using MlPlatform.Gateway.Contracts;
+using MlPlatform.Predictions.Runtime;
+using MlPlatform.SharedKernel.Errors;
+using MlPlatform.UserManagement.Contracts;
+
+namespace MlPlatform.Predictions.Inference;
+
+/// <summary>
+/// The Open Inference Protocol (KServe V2) over REST. The model name is the endpoint name; a
+/// version in the path picks a variant by name or by model version number.
+/// </summary>
+public static class V2Endpoints
+{
+    public static void MapV2Endpoints(this IEndpointRouteBuilder endpoints, PredictionsSettings settings)
+    {
+        var v2 = endpoints.MapGroup("/v2").WithTags("Inference (V2)");
+
+        // Liveness and readiness of the inference server say nothing about any project: open like /health.
+        v2.MapGet("/health/live", () => TypedResults.Json(new { live = true })).AllowAnonymous().WithSummary("The server is live");
+        v2.MapGet("/health/ready", () => TypedResults.Json(new { ready = true })).AllowAnonymous().WithSummary("The server is ready for inference");
+
+        var models = v2.MapGroup("/models/{name}")
+            .RequireAuthorization(PlatformPolicies.Authenticated)
+            // Inference changes nothing: no audit row per call (the data plane's cost is measured in microseconds).
+            .WithMetadata(new NotAuditedAttribute())
+            .WithRequestBodyLimit(settings.MaxRequestBytes);
+        models.MapGet("/", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => MetadataAsync(name, null, context, user, plane))
+            .WithSummary("Model metadata: versions, platform, inputs and outputs");
+        models.MapGet("/versions/{version}", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => MetadataAsync(name, version, context, user, plane))
+            .WithSummary("Metadata of one version (a variant name or a model version number)");
+        models.MapGet("/ready", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => ReadyAsync(name, null, context, user, plane))
+            .WithSummary("200 when the model is loaded and ready");
+        models.MapGet("/versions/{version}/ready", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => ReadyAsync(name, version, context, user, plane))
+            .WithSummary("200 when that version is loaded and ready");
+        models.MapPost("/infer", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, null, context, user, plane))
+            .WithSummary("Inference with JSON tensors; headers X-Request-Key (sticky) and X-Variant (explicit); answer headers name the model version and variant");
+        models.MapPost("/versions/{version}/infer", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, version, context, user, plane))
+            .WithSummary("Inference on one version (a variant name or a model version number)");
+    }
+
+    private static async Task MetadataAsync(string name, string? version, HttpContext context, ClaimsPrincipal user, DataPlane plane)
+    {
+        try
+        {
+            var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
+            var variant = endpoint.Select(version, null);
+            context.Response.ContentType = "application/json";
+            await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
+            writer.WriteStartObject();
+            writer.WriteString("name", endpoint.Name);
+            writer.WriteStartArray("versions");
+            foreach (var v in endpoint.Variants.Select(v => v.VersionText).Distinct())
+            {
+                writer.WriteStringValue(v);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteString("platform", "onnxruntime_onnx");
+            WriteSpecs(writer, "inputs", variant.Signature.Inputs);
+            WriteSpecs(writer, "outputs", variant.Signature.Outputs);
+            writer.WriteEndObject();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await DataPlane.WriteErrorAsync(context, ex);
+        }
+    }
+
+    private static void WriteSpecs(Utf8JsonWriter writer, string property, IReadOnlyList<TensorSpec> specs)
+    {
+        writer.WriteStartArray(property);
+        foreach (var spec in specs)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", spec.Name);
+            writer.WriteString("datatype", spec.Datatype);
+            writer.WriteStartArray("shape");
+            foreach (var d in spec.Shape)
+            {
+                writer.WriteNumberValue(d);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
+
+    private static async Task ReadyAsync(string name, string? version, HttpContext context, ClaimsPrincipal user, DataPlane plane)
+    {
+        try
+        {
+            var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
+            var variant = endpoint.Select(version, null);
+            var model = await variant.AcquireAsync(context.RequestAborted);
+            model.Release();
+            await context.Response.WriteAsJsonAsync(new { name = endpoint.Name, ready = true });
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await DataPlane.WriteErrorAsync(context, ex);
+        }
+    }
+
+    private static async Task InferAsync(string name, string? version, HttpContext context, ClaimsPrincipal user, DataPlane plane)
+    {
+        try
+        {
+            var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
+            var body = await V2Codec.ReadBodyAsync(context.Request, plane.Settings.MaxRequestBytes, context.RequestAborted);
+            var request = V2Codec.ParseInfer(body, plane.Settings.MaxRequestBytes);
+            var headers = context.Request.Headers;
+            var explicitVariant = version ?? request.Variant ?? (headers.TryGetValue(PredictionHeaders.SelectVariant, out var v) ? v.ToString() : null);
+            var key = request.RequestKey ?? (headers.TryGetValue(PredictionHeaders.RequestKey, out var k) ? k.ToString() : null);
+            var variant = endpoint.Select(explicitVariant, key);
+            var result = await plane.InferAsync(endpoint, variant, request.Inputs, request.Outputs, request.UseCache, context.RequestAborted);
+            DataPlane.WriteHeaders(context.Response, result);
+            context.Response.ContentType = "application/json";
+            await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
+            V2Codec.WriteInferResponse(writer, endpoint.Name, variant.VersionText, request.Id, result.Outputs);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await DataPlane.WriteErrorAsync(context, ex);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.ML.OnnxRuntime;
+using MlPlatform.SharedKernel.Configuration;
+
+namespace MlPlatform.Predictions;
+
+/// <summary><c>Predictions:*</c> settings, read and checked once at start.</summary>
+public sealed record PredictionsSettings
+{
+    /// <summary>Largest inference request body (V2 /infer and /predict); 413 beyond it.</summary>
+    public long MaxRequestBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Production endpoints take approved versions only.</summary>
+    public bool ProductionRequiresApproved { get; init; } = true;
+
+    /// <summary>Reject NaN and ±Inf in request tensors (400) unless false.</summary>
+    public bool RejectNonFinite { get; init; } = true;
+
+    /// <summary>Sum of the file sizes of loaded models above which idle ones are unloaded, least recently used first.</summary>
+    public long MemoryBudgetBytes { get; init; } = 2L << 30;
+
+    /// <summary>A model unused this long is unloaded.</summary>
+    public TimeSpan IdleUnloadAfter { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How often other hosts' endpoint changes are looked for (one small query).</summary>
+    public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a caller's Read right on an endpoint's project is remembered on the data plane.</summary>
+    public TimeSpan AccessCacheFor { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Default bound of waiting requests per endpoint when the endpoint sets none.</summary>
+    public int DefaultMaxQueue { get; init; } = 1024;
+
+    public int IntraOpThreads { get; init; }
+
+    public int InterOpThreads { get; init; }
+
+    /// <summary>
+    /// ONNX Runtime's intra-op threads spin between runs by default, which buys microseconds on an
+    /// idle machine and burns cores on a shared one; off unless asked for.
+    /// </summary>
+    public bool AllowSpinning { get; init; }
+
+    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>Folder of the local model file cache; default {DataDirectory}/model-cache.</summary>
+    public string? CacheDirectory { get; init; }
+
+    public static PredictionsSettings Read(IConfiguration configuration)
+    {
+        var s = configuration.GetSection("Predictions");
+        var defaults = new PredictionsSettings();
+        return new PredictionsSettings
+        {
+            MaxRequestBytes = Long(s, "MaxRequestBytes", defaults.MaxRequestBytes),
+            ProductionRequiresApproved = Bool(s, "Production:RequireApproved", defaults.ProductionRequiresApproved),
+            RejectNonFinite = Bool(s, "RejectNonFinite", defaults.RejectNonFinite),
+            MemoryBudgetBytes = Long(s, "Sessions:MemoryBudgetBytes", defaults.MemoryBudgetBytes),
+            IdleUnloadAfter = Span(s, "Sessions:IdleUnloadAfter", defaults.IdleUnloadAfter),
+            RefreshInterval = Span(s, "RefreshInterval", defaults.RefreshInterval),
+            AccessCacheFor = Span(s, "AccessCacheFor", defaults.AccessCacheFor),
+            DefaultMaxQueue = (int)Long(s, "DefaultMaxQueue", defaults.DefaultMaxQueue),
+            IntraOpThreads = (int)Long(s, "Sessions:IntraOpThreads", 0, allowZero: true),
+            InterOpThreads = (int)Long(s, "Sessions:InterOpThreads", 0, allowZero: true),
+            OptimizationLevel = Level(s["Sessions:OptimizationLevel"]),
+            AllowSpinning = Bool(s, "Sessions:AllowSpinning", false),
+            CacheDirectory = string.IsNullOrWhiteSpace(s["Sessions:CacheDirectory"]) ? null : s["Sessions:CacheDirectory"],
+        };
+    }
+
+    private static long Long(IConfigurationSection s, string key, long fallback, bool allowZero = false)
+    {
+        if (s[key] is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < 0 || (value == 0 && !allowZero))
+        {
+            throw new InvalidConfigurationException("Predictions:" + key, $"'{text}' is not a positive whole number.");
+        }
+
+        return value;
+    }
+
+    private static bool Bool(IConfigurationSection s, string key, bool fallback)
+    {
+        if (s[key] is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+
+        return bool.TryParse(text, out var value) ? value : throw new InvalidConfigurationException("Predictions:" + key, $"'{text}' is not true or false.");
+    }
+
+    private static TimeSpan Span(IConfigurationSection s, string key, TimeSpan fallback)
+    {
+        if (s[key] is not { Length: > 0 } text)
+        {
+            return fallback;
+        }
+
+        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) && value > TimeSpan.Zero
+            ? value
+            : throw new InvalidConfigurationException("Predictions:" + key, $"'{text}' is not a positive time span (hh:mm:ss).");
+    }
+
+    private static GraphOptimizationLevel Level(string? text) => text?.ToLowerInvariant() switch
+    {
+        null or "" or "all" => GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "none" or "disabled" => GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic" => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended" => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        _ => throw new InvalidConfigurationException("Predictions:Sessions:OptimizationLevel", $"'{text}' is not one of none, basic, extended, all."),
+    };
+}

@@ -1,0 +1,183 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using MlPlatform.SharedKernel.Persistence;
+using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
+using static MlPlatform.IntegrationTests.Predictions.PredictionApi;
+
+namespace MlPlatform.IntegrationTests.Predictions;
+
+/// <summary>The V2 protocol and the /predict API against a model the test wrote, compared with the test's own arithmetic.</summary>
+public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture<PredictionHostsFixture>
+{
+    public static TheoryData<DatabaseProvider> Providers => new() { DatabaseProvider.Sqlite, DatabaseProvider.PostgreSql };
+
+    private static readonly float[][] Rows = [[0.3f, -0.6f, 0.1f], [1f, 2f, -3f]];
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_endpoint_When_V2_infer_Then_outputs_equal_reference_and_headers_name_model_version_and_variant(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 2);
+        var endpoint = await Endpoint(api, name => new { name, variants = new[] { new { name = "main", model, version = 2 } } });
+
+        var response = await Infer(api.Viewer, endpoint, new
+        {
+            id = "req-1",
+            inputs = new[] { new { name = "x", shape = new[] { 2, 3 }, datatype = "FP32", data = Rows } },
+            outputs = new[] { new { name = "y" } },
+        });
+
+        var body = await Json(response, HttpStatusCode.OK);
+        body.GetProperty("model_name").GetString().ShouldBe(endpoint);
+        body.GetProperty("model_version").GetString().ShouldBe("2");
+        body.GetProperty("id").GetString().ShouldBe("req-1");
+        var y = body.GetProperty("outputs")[0];
+        y.GetProperty("datatype").GetString().ShouldBe("FP32");
+        y.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ShouldBe([2, 1]);
+        var data = Output(body);
+        data[0].ShouldBe(Expected(2, Rows[0]), 1e-6f);
+        data[1].ShouldBe(Expected(2, Rows[1]), 1e-6f);
+        Header(response, "X-Model-Name").ShouldBe(model);
+        Header(response, "X-Model-Version").ShouldBe("2");
+        Header(response, "X-Variant").ShouldBe("main");
+
+        // Flat row-major data is the same tensor.
+        var flat = await Json(await Infer(api.Viewer, endpoint, new { inputs = new[] { new { name = "x", shape = new[] { 2, 3 }, datatype = "FP32", data = Rows.SelectMany(r => r).ToArray() } } }), HttpStatusCode.OK);
+        Output(flat).ShouldBe(data);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_endpoint_Then_V2_health_metadata_and_ready_answer_like_the_protocol(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new[] { new { model, version = 1 } } });
+
+        (await api.Anonymous.GetAsync("/v2/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await api.Anonymous.GetAsync("/v2/health/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var metadata = await Json(await api.Viewer.GetAsync($"/v2/models/{endpoint}"), HttpStatusCode.OK);
+        metadata.GetProperty("name").GetString().ShouldBe(endpoint);
+        metadata.GetProperty("platform").GetString().ShouldBe("onnxruntime_onnx");
+        metadata.GetProperty("versions").EnumerateArray().Select(v => v.GetString()).ShouldBe(["1"]);
+        var input = metadata.GetProperty("inputs")[0];
+        input.GetProperty("name").GetString().ShouldBe("x");
+        input.GetProperty("datatype").GetString().ShouldBe("FP32");
+        input.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ShouldBe([-1, 3]);
+        metadata.GetProperty("outputs")[0].GetProperty("name").GetString().ShouldBe("y");
+        (await api.Viewer.GetAsync($"/v2/models/{endpoint}/versions/1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await api.Viewer.GetAsync($"/v2/models/{endpoint}/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await api.Viewer.GetAsync($"/v2/models/{endpoint}/versions/1/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await Error(await api.Viewer.GetAsync($"/v2/models/{endpoint}/versions/7"), HttpStatusCode.NotFound);
+        await Error(await api.Viewer.GetAsync("/v2/models/no-such-endpoint"), HttpStatusCode.NotFound);
+        (await api.Anonymous.GetAsync($"/v2/models/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_instances_with_named_features_When_predict_Then_predictions_equal_reference(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new[] { new { model, version = 1 } } });
+
+        var response = await api.Viewer.PostAsJsonAsync($"/api/v1/endpoints/{endpoint}/predict", new { instances = new object[] { new { x = Rows[0] }, Rows[1] } });
+
+        var body = await Json(response, HttpStatusCode.OK);
+        body.GetProperty("version").GetInt32().ShouldBe(1);
+        var predictions = body.GetProperty("predictions").EnumerateArray().Select(p => p.GetProperty("y").GetSingle()).ToList();
+        predictions[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
+        predictions[1].ShouldBe(Expected(1, Rows[1]), 1e-6f);
+        Header(response, "X-Model-Version").ShouldBe("1");
+
+        await Problem(await api.Viewer.PostAsJsonAsync($"/api/v1/endpoints/{endpoint}/predict", new { instances = new[] { new { x = new[] { 1, 2 } } } }), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.PostAsJsonAsync($"/api/v1/endpoints/{endpoint}/predict", new { instances = new[] { new { age = 3 } } }), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.PostAsJsonAsync($"/api/v1/endpoints/{endpoint}/predict", new { instances = new[] { new { x = new object[] { 1, "a", 2 } } } }), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.PostAsJsonAsync("/api/v1/endpoints/nope/predict", new { instances = new[] { Rows[0] } }), HttpStatusCode.NotFound);
+    }
+
+    public static TheoryData<string, string, string> MalformedRequests()
+    {
+        var data = new TheoryData<string, string, string>();
+        foreach (var provider in new[] { "Sqlite", "PostgreSql" })
+        {
+            data.Add(provider, "wrong shape", """{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}""");
+            data.Add(provider, "wrong rank", """{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2,3]}]}""");
+            data.Add(provider, "wrong datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"INT64","data":[1,2,3]}]}""");
+            data.Add(provider, "unsupported datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP16","data":[1,2,3]}]}""");
+            data.Add(provider, "too few elements", """{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[1,2,3]}]}""");
+            data.Add(provider, "too many elements", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3,4]}]}""");
+            data.Add(provider, "missing input", """{"inputs":[{"name":"z","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""");
+            data.Add(provider, "extra input", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]},{"name":"w","shape":[1],"datatype":"FP32","data":[1]}]}""");
+            data.Add(provider, "duplicate input", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]},{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""");
+            data.Add(provider, "non-numeric data", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,"two",3]}]}""");
+            data.Add(provider, "NaN", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,"NaN",3]}]}""");
+            data.Add(provider, "infinity", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,"Infinity",3]}]}""");
+            data.Add(provider, "no inputs", """{"inputs":[]}""");
+            data.Add(provider, "no data", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32"}]}""");
+            data.Add(provider, "negative dimension", """{"inputs":[{"name":"x","shape":[-1,3],"datatype":"FP32","data":[1,2,3]}]}""");
+            data.Add(provider, "unknown output", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"nope"}]}""");
+            data.Add(provider, "not JSON", """{"inputs":[{"name":""");
+            data.Add(provider, "not an object", """[1,2,3]""");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedRequests))]
+    public async Task Given_malformed_V2_request_Then_400_with_error_body_and_endpoint_keeps_serving(string provider, string problem, string body)
+    {
+        var api = await hosts.For(Enum.Parse<DatabaseProvider>(provider));
+        var endpoint = await SharedEndpoint(api);
+
+        var message = await Error(await Infer(api.Viewer, endpoint, body), HttpStatusCode.BadRequest);
+
+        message.ShouldNotBeNullOrWhiteSpace(problem);
+        var ok = await Json(await Infer(api.Viewer, endpoint, V2Body(Rows[0])), HttpStatusCode.OK);
+        Output(ok)[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_body_over_limit_or_unknown_endpoint_or_outsider_Then_413_404_404_with_error_body(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var endpoint = await SharedEndpoint(api);
+        var big = Enumerable.Range(0, 12_000).Select(i => new[] { 1f, 2f, 3f }).ToArray();
+
+        var tooLarge = await Infer(api.Viewer, endpoint, V2Body(big));
+        tooLarge.StatusCode.ShouldBe(HttpStatusCode.RequestEntityTooLarge);
+
+        await Error(await Infer(api.Viewer, "no-such-endpoint", V2Body(Rows[0])), HttpStatusCode.NotFound);
+        // Another project's member sees the endpoint as missing.
+        await Error(await Infer(api.Outsider, endpoint, V2Body(Rows[0])), HttpStatusCode.NotFound);
+        (await Infer(api.Anonymous, endpoint, V2Body(Rows[0]))).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        var wrongType = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{endpoint}/infer") { Content = new StringContent("x", System.Text.Encoding.UTF8, "text/plain") };
+        await Error(await api.Viewer.SendAsync(wrongType), HttpStatusCode.UnsupportedMediaType);
+    }
+
+    private static readonly Dictionary<string, string> Shared = [];
+
+    private static async Task<string> SharedEndpoint(Infrastructure.WorkflowTestAccounts api)
+    {
+        var key = api.Project;
+        lock (Shared)
+        {
+            if (Shared.TryGetValue(key, out var existing))
+            {
+                return existing;
+            }
+        }
+
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new[] { new { model, version = 1 } } });
+        lock (Shared)
+        {
+            Shared.TryAdd(key, endpoint);
+            return Shared[key];
+        }
+    }
+}

@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.IntegrationTests.Infrastructure;
+using MlPlatform.Predictions.Persistence;
+using MlPlatform.SharedKernel.Persistence;
+using MlPlatform.SharedKernel.Storage;
+using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
+using static MlPlatform.IntegrationTests.Predictions.PredictionApi;
+
+namespace MlPlatform.IntegrationTests.Predictions;
+
+/// <summary>model.deploy and predict.batch inside real workflow runs, and the batch predictions API.</summary>
+public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixture<PredictionHostsFixture>
+{
+    public static TheoryData<DatabaseProvider> Providers => new() { DatabaseProvider.Sqlite, DatabaseProvider.PostgreSql };
+
+    private static float[] RowOf(int i) => [i * 0.01f, 1 - i * 0.02f, (i % 5) - 2];
+
+    private static async Task<string> PutCsv(WorkflowTestAccounts api, int rows)
+    {
+        var csv = new StringBuilder("x0,x1,x2\n");
+        for (var i = 0; i < rows; i++)
+        {
+            var r = RowOf(i);
+            csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r[0]:R},{r[1]:R},{r[2]:R}\n");
+        }
+
+        var key = $"datasets/test/{Guid.NewGuid():N}.csv";
+        await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(key, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
+        return key;
+    }
+
+    private static async Task<string> ReadObject(WorkflowTestAccounts api, string key)
+    {
+        await using var stream = await api.Factory.Services.GetRequiredService<IObjectStore>().OpenReadAsync(key);
+        using var reader = new StreamReader(stream);
+        return await reader.ReadToEndAsync();
+    }
+
+    /// <summary>The project name reaches the prediction service through the registry's events (a step knows the project id only).</summary>
+    private static async Task WaitUntilProjectKnown(WorkflowTestAccounts api)
+    {
+        await using var scope = api.Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
+        var clock = Stopwatch.StartNew();
+        while (!await db.KnownProjects.AnyAsync(p => p.Name == api.Project))
+        {
+            clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15));
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<JsonElement> RunWorkflow(WorkflowTestAccounts api, object definition)
+    {
+        var submit = await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/workflows", new StringContent(JsonSerializer.Serialize(definition), Encoding.UTF8, "application/json"));
+        submit.StatusCode.ShouldBe(HttpStatusCode.Created, await submit.Content.ReadAsStringAsync());
+        var name = JsonDocument.Parse(JsonSerializer.Serialize(definition)).RootElement.GetProperty("name").GetString();
+        var start = await Json(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/workflows/{name}/runs", new { parameters = new { } }), HttpStatusCode.Accepted);
+        var id = start.GetProperty("id").GetGuid();
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var run = await Json(await api.Maintainer.GetAsync($"/api/v1/projects/{api.Project}/runs/{id}"), HttpStatusCode.OK);
+            if (run.GetProperty("state").GetString() is "succeeded" or "failed" or "cancelled")
+            {
+                return run;
+            }
+
+            clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(60), run.ToString());
+            await Task.Delay(100);
+        }
+    }
+
+    private static JsonElement Outputs(JsonElement run, string step) =>
+        run.GetProperty("steps").EnumerateArray().Single(s => s.GetProperty("id").GetString() == step).GetProperty("outputs");
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_workflow_with_model_deploy_and_predict_batch_Then_endpoint_serves_and_predictions_equal_reference(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 2);
+        await WaitUntilProjectKnown(api);
+        var input = await PutCsv(api, 600);
+        var endpoint = NewName("wf-ep");
+
+        var run = await RunWorkflow(api, new
+        {
+            name = NewName("deploy"),
+            steps = new object[]
+            {
+                new { id = "deploy", type = "model.deploy", @params = new { endpoint, model, version = 1 } },
+                new { id = "score", type = "predict.batch", dependsOn = new[] { "deploy" }, @params = new { endpoint = $"${{steps.deploy.outputs.endpoint}}", input } },
+            },
+        });
+
+        run.GetProperty("state").GetString().ShouldBe("succeeded", run.ToString());
+        Outputs(run, "deploy").GetProperty("version").GetInt32().ShouldBe(1);
+        var score = Outputs(run, "score");
+        score.GetProperty("rows").GetInt64().ShouldBe(600);
+        var outputKey = score.GetProperty("outputKey").GetString()!;
+        outputKey.ShouldEndWith(".csv");
+        var lines = (await ReadObject(api, outputKey)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines[0].ShouldBe("y");
+        lines.Length.ShouldBe(601);
+        for (var i = 0; i < 600; i++)
+        {
+            float.Parse(lines[i + 1], System.Globalization.CultureInfo.InvariantCulture).ShouldBe(Expected(1, RowOf(i)), 1e-6f);
+        }
+
+        Output(await Json(await Infer(api.Viewer, endpoint, V2Body(RowOf(3))), HttpStatusCode.OK))[0].ShouldBe(Expected(1, RowOf(3)), 1e-6f);
+
+        // A second deploy adds a canary variant with 20%; the existing one keeps the rest.
+        var second = await RunWorkflow(api, new
+        {
+            name = NewName("canary"),
+            steps = new object[] { new { id = "deploy", type = "model.deploy", @params = new { endpoint, model, version = 2, variant = "canary", weight = 20 } } },
+        });
+        second.GetProperty("state").GetString().ShouldBe("succeeded", second.ToString());
+        var read = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}"), HttpStatusCode.OK);
+        read.GetProperty("variants").EnumerateArray().ToDictionary(v => v.GetProperty("name").GetString()!, v => v.GetProperty("weight").GetInt32())
+            .ShouldBe(new Dictionary<string, int> { [model] = 80, ["canary"] = 20 }, ignoreOrder: true);
+
+        // predict.batch by model and version, JSON lines in and out.
+        var jsonl = $"datasets/test/{Guid.NewGuid():N}.jsonl";
+        await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(jsonl, new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", Enumerable.Range(0, 10).Select(i => JsonSerializer.Serialize(new { x = RowOf(i) }))))));
+        var third = await RunWorkflow(api, new
+        {
+            name = NewName("score"),
+            steps = new object[] { new { id = "score", type = "predict.batch", @params = new { model, version = 2, input = jsonl } } },
+        });
+        third.GetProperty("state").GetString().ShouldBe("succeeded", third.ToString());
+        var answers = (await ReadObject(api, Outputs(third, "score").GetProperty("outputKey").GetString()!)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        answers.Length.ShouldBe(10);
+        for (var i = 0; i < 10; i++)
+        {
+            using var line = JsonDocument.Parse(answers[i]);
+            line.RootElement.GetProperty("row").GetInt32().ShouldBe(i);
+            line.RootElement.GetProperty("y").GetSingle().ShouldBe(Expected(2, RowOf(i)), 1e-6f);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_batch_prediction_request_Then_job_reports_progress_and_writes_predictions(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 1 } } });
+        var input = await PutCsv(api, 1000);
+
+        await Problem(await api.Viewer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input }), HttpStatusCode.Forbidden);
+        await Problem(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input = "../etc/passwd.csv" }), HttpStatusCode.BadRequest);
+        var started = await Json(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input }), HttpStatusCode.Accepted);
+        var id = started.GetProperty("id").GetGuid();
+
+        var clock = Stopwatch.StartNew();
+        JsonElement job;
+        do
+        {
+            await Task.Delay(50);
+            job = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions/{id}"), HttpStatusCode.OK);
+            clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(30));
+        }
+        while (job.GetProperty("state").GetString() is "queued" or "running");
+
+        job.GetProperty("state").GetString().ShouldBe("succeeded", job.ToString());
+        job.GetProperty("rows").GetInt64().ShouldBe(1000);
+        job.GetProperty("progress").GetDouble().ShouldBe(1.0);
+        var lines = (await ReadObject(api, job.GetProperty("output").GetString()!)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Length.ShouldBe(1001);
+        float.Parse(lines[500], System.Globalization.CultureInfo.InvariantCulture).ShouldBe(Expected(1, RowOf(499)), 1e-6f);
+        await Problem(await api.Outsider.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions/{id}"), HttpStatusCode.NotFound);
+    }
+}
