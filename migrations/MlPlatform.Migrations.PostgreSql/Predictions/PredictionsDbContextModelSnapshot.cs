@@ -181,24 +181,6 @@ namespace MlPlatform.Migrations.PostgreSql.Predictions
                     b.ToTable("endpoint_variants", "prediction");
                 });
 
-            modelBuilder.Entity("MlPlatform.Predictions.Domain.KnownProject", b =>
-                {
-                    b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
-                        .HasColumnName("id");
-
-                    b.Property<string>("Name")
-                        .IsRequired()
-                        .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
-                        .HasColumnName("name");
-
-                    b.HasKey("Id")
-                        .HasName("pk_known_projects");
-
-                    b.ToTable("known_projects", "prediction");
-                });
-
             modelBuilder.Entity("MlPlatform.Predictions.Domain.ServingEndpoint", b =>
                 {
                     b.Property<Guid>("Id")

@@ -175,24 +175,6 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
                     b.ToTable("endpoint_variants", (string)null);
                 });
 
-            modelBuilder.Entity("MlPlatform.Predictions.Domain.KnownProject", b =>
-                {
-                    b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
-                        .HasColumnName("id");
-
-                    b.Property<string>("Name")
-                        .IsRequired()
-                        .HasMaxLength(63)
-                        .HasColumnType("TEXT")
-                        .HasColumnName("name");
-
-                    b.HasKey("Id")
-                        .HasName("pk_known_projects");
-
-                    b.ToTable("known_projects", (string)null);
-                });
-
             modelBuilder.Entity("MlPlatform.Predictions.Domain.ServingEndpoint", b =>
                 {
                     b.Property<Guid>("Id")

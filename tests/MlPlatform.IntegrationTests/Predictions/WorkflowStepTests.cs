@@ -42,19 +42,6 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         return await reader.ReadToEndAsync();
     }
 
-    /// <summary>The project name reaches the prediction service through the registry's events (a step knows the project id only).</summary>
-    private static async Task WaitUntilProjectKnown(WorkflowTestAccounts api)
-    {
-        await using var scope = api.Factory.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
-        var clock = Stopwatch.StartNew();
-        while (!await db.KnownProjects.AnyAsync(p => p.Name == api.Project))
-        {
-            clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15));
-            await Task.Delay(50);
-        }
-    }
-
     private static async Task<JsonElement> RunWorkflow(WorkflowTestAccounts api, object definition)
     {
         var submit = await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/workflows", new StringContent(JsonSerializer.Serialize(definition), Encoding.UTF8, "application/json"));
@@ -85,7 +72,6 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
     {
         var api = await hosts.For(provider);
         var model = await ModelWithVersions(api, 2);
-        await WaitUntilProjectKnown(api);
         var input = await PutCsv(api, 600);
         var endpoint = NewName("wf-ep");
 

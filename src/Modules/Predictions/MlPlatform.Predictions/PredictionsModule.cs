@@ -36,7 +36,6 @@ public sealed class PredictionsModule : Module<PredictionsDbContext>
         // Order matters: the follower commits the new version before the reloader rebuilds the tables.
         services.AddScoped<IIntegrationEventHandler<AliasMoved>, FollowAliasHandler>();
         services.AddScoped<IIntegrationEventHandler<AliasMoved>, ReloadFollowersHandler>();
-        services.AddScoped<IIntegrationEventHandler<ModelVersionRegistered>, LearnProjectHandler>();
         services.AddStepType<ModelDeployStep>();
         services.AddStepType<PredictBatchStep>();
     }

@@ -79,3 +79,13 @@ public static class PlatformPolicies
     /// <summary>Global administrators only.</summary>
     public const string Admin = "admin";
 }
+
+/// <summary>
+/// A project's name from its id, for work that runs without a caller (workflow steps, event
+/// handlers) and must name the project in URLs, events or lineage. Trusts its caller.
+/// </summary>
+public interface IProjectDirectory
+{
+    /// <summary>Null when no project has this id.</summary>
+    ValueTask<string?> FindNameAsync(Guid projectId, CancellationToken cancellationToken = default);
+}

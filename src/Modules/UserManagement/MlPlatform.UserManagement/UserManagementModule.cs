@@ -32,6 +32,7 @@ public sealed class UserManagementModule : Module<UserManagementDbContext>
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<ProjectAuthorizer>();
         services.AddSingleton<IProjectAuthorizer>(sp => sp.GetRequiredService<ProjectAuthorizer>());
+        services.AddSingleton<IProjectDirectory>(sp => sp.GetRequiredService<ProjectAuthorizer>());
         services.AddSingleton<AuditLog>();
         services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<AuditLog>());
         services.AddScoped<UserAccounts>();

@@ -9,6 +9,7 @@ using MlPlatform.DataPipelines.Quality;
 using MlPlatform.DataPipelines.Transforms;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Storage;
+using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.DataPipelines.Steps;
@@ -24,10 +25,8 @@ public abstract class DataStep(IServiceScopeFactory scopes) : StepType
         ArgumentNullException.ThrowIfNull(context);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
-        // Steps know the project by id; the name is the one datasets were created under (or the id).
-        var fallback = $"project-{context.ProjectId:N}";
-        var projectName = await db.Datasets.AsNoTracking().Where(d => d.ProjectId == context.ProjectId && d.ProjectName != fallback).Select(d => d.ProjectName)
-            .FirstOrDefaultAsync(cancellationToken) ?? fallback;
+        var projectName = await scope.ServiceProvider.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken)
+            ?? throw new StepFailedException("The run's project no longer exists.", retryable: false);
         var datasets = scope.ServiceProvider.GetRequiredService<DatasetService>();
         var operation = new Operation
         {

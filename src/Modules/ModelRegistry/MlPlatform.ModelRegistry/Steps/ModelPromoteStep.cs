@@ -9,6 +9,7 @@ using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Models;
 using MlPlatform.ModelRegistry.Persistence;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.ModelRegistry.Steps;
@@ -74,6 +75,8 @@ public sealed class ModelPromoteStep(IServiceScopeFactory scopes, ModelRegistryS
 
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>();
+        var projectName = await scope.ServiceProvider.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken)
+            ?? throw new StepFailedException("The run's project no longer exists.", retryable: false);
         var model = await db.Models.AsNoTracking().SingleOrDefaultAsync(m => m.ProjectId == context.ProjectId && m.Name == name, cancellationToken)
             ?? throw new StepFailedException($"The project has no registered model '{name}'.", retryable: false);
         var version = await db.ModelVersions.AsNoTracking().SingleOrDefaultAsync(v => v.ModelId == model.Id && v.Version == number, cancellationToken)
@@ -96,7 +99,7 @@ public sealed class ModelPromoteStep(IServiceScopeFactory scopes, ModelRegistryS
         try
         {
             var moved = await AliasMover.MoveAsync(db, context.Clock, scope.ServiceProvider.GetRequiredService<VersionLookupCache>(),
-                context.ProjectId, context.ProjectId.ToString(), model, aliasName, number, caller: null, cancellationToken);
+                context.ProjectId, projectName, model, aliasName, number, caller: null, cancellationToken);
             context.Log.Info($"'{aliasName}' of '{name}' points at version {number} (revision {moved.Revision}).");
             return StepResult.Succeeded(new Dictionary<string, JsonNode?>
             {

@@ -8,6 +8,7 @@ using MlPlatform.ModelRegistry.Persistence;
 using MlPlatform.ModelRegistry.Versions;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Storage;
+using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.ModelRegistry.Steps;
@@ -79,6 +80,8 @@ public sealed class ModelRegisterStep(IServiceScopeFactory scopes) : StepType
         await using var scope = scopes.CreateAsyncScope();
         var services = scope.ServiceProvider;
         var db = services.GetRequiredService<ModelRegistryDbContext>();
+        var projectName = await services.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken)
+            ?? throw new StepFailedException("The run's project no longer exists.", retryable: false);
         try
         {
             var metrics = ModelUpload.ParseMetrics(context.Parameters["metrics"]?.ToJsonString());
@@ -100,7 +103,7 @@ public sealed class ModelRegisterStep(IServiceScopeFactory scopes) : StepType
             await file.FetchAsync(services.GetRequiredService<IObjectStore>(), settings.MaxUploadBytes, cancellationToken);
             var lineage = new VersionLineage(run, context.StepId, codeVersion, datasets, null, key);
             var version = await services.GetRequiredService<VersionRegistrar>().RegisterAsync(
-                new NewVersion(context.ProjectId, context.ProjectId.ToString(), model, file, metrics, [], lineage, description, null, $"workflow:{run}/{context.StepId}"),
+                new NewVersion(context.ProjectId, projectName, model, file, metrics, [], lineage, description, null, $"workflow:{run}/{context.StepId}"),
                 cancellationToken);
             context.Log.Info($"Registered '{key}' as version {version.Version} of '{name}' (sha256 {version.Sha256}), pending approval.");
             return Outputs(model.Name, version);

@@ -83,14 +83,6 @@ public sealed class EndpointVariant
     public bool Shadow { get; set; }
 }
 
-/// <summary>Project names learned from the API and the registry's events, for endpoints created by workflow steps (which know the project id only).</summary>
-public sealed class KnownProject
-{
-    public Guid Id { get; set; }
-
-    public string Name { get; set; } = string.Empty;
-}
-
 /// <summary>A batch prediction job: reads an object of rows, writes an object of predictions.</summary>
 public sealed class BatchJob
 {

@@ -57,7 +57,6 @@ public sealed class EndpointWriter(
             throw new ConflictException($"An endpoint named '{name}' exists already (endpoint names are unique across the server).");
         }
 
-        await RememberProjectAsync(projectId, projectName, cancellationToken);
 
         await router.ReloadAsync(name, cancellationToken);
         return endpoint;
@@ -233,26 +232,6 @@ public sealed class EndpointWriter(
     {
         db.ChangeTracker.Clear();
         return await db.Endpoints.AnyAsync(e => e.Name == name && e.Id != id);
-    }
-
-    /// <summary>Best effort: the registry's events record the name too, and may race this insert.</summary>
-    private async Task RememberProjectAsync(Guid projectId, string projectName, CancellationToken cancellationToken)
-    {
-        if (await db.KnownProjects.AnyAsync(p => p.Id == projectId, cancellationToken))
-        {
-            return;
-        }
-
-        var known = new KnownProject { Id = projectId, Name = projectName };
-        db.KnownProjects.Add(known);
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateException)
-        {
-            db.Entry(known).State = EntityState.Detached;
-        }
     }
 
     private DateTimeOffset Now()

@@ -24,7 +24,6 @@ public sealed partial class FollowAliasHandler(
 {
     protected override async Task Apply(AliasMoved e, CancellationToken cancellationToken)
     {
-        await KnownProjects.RememberAsync(Db, e.ProjectId, e.Project, cancellationToken);
         var variants = await Db.Variants.Where(v => v.ModelId == e.ModelId && v.Alias == e.Alias && v.AliasRevision < e.Revision).ToListAsync(cancellationToken);
         if (variants.Count == 0)
         {
@@ -84,29 +83,6 @@ public sealed class ReloadFollowersHandler(PredictionsDbContext db, EndpointRout
         foreach (var name in names.Where(n => router.Tables.Any(t => t.Name == n)))
         {
             await router.ReloadAsync(name, cancellationToken);
-        }
-    }
-}
-
-/// <summary>Learns project names from the registry, for endpoints that workflow steps create (they know the project id only).</summary>
-public sealed class LearnProjectHandler(PredictionsDbContext db, TimeProvider clock) : IdempotentEventHandler<ModelVersionRegistered, PredictionsDbContext>(db, clock)
-{
-    protected override Task Apply(ModelVersionRegistered e, CancellationToken cancellationToken) =>
-        KnownProjects.RememberAsync(Db, e.ProjectId, e.Project, cancellationToken);
-}
-
-internal static class KnownProjects
-{
-    public static async Task RememberAsync(PredictionsDbContext db, Guid id, string name, CancellationToken cancellationToken)
-    {
-        var known = await db.KnownProjects.SingleOrDefaultAsync(p => p.Id == id, cancellationToken);
-        if (known is null)
-        {
-            db.KnownProjects.Add(new KnownProject { Id = id, Name = name });
-        }
-        else
-        {
-            known.Name = name;
         }
     }
 }

@@ -39,17 +39,6 @@ internal sealed class EndpointVariantConfiguration : IEntityTypeConfiguration<En
     }
 }
 
-internal sealed class KnownProjectConfiguration : IEntityTypeConfiguration<KnownProject>
-{
-    public void Configure(EntityTypeBuilder<KnownProject> builder)
-    {
-        builder.ToTable("known_projects");
-        builder.HasKey(p => p.Id);
-        builder.Property(p => p.Id).ValueGeneratedNever();
-        builder.Property(p => p.Name).HasMaxLength(63);
-    }
-}
-
 internal sealed class BatchJobConfiguration : IEntityTypeConfiguration<BatchJob>
 {
     public void Configure(EntityTypeBuilder<BatchJob> builder)

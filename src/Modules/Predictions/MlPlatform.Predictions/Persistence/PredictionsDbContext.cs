@@ -14,7 +14,6 @@ public sealed class PredictionsDbContext(DbContextOptions<PredictionsDbContext> 
 
     public DbSet<EndpointVariant> Variants => Set<EndpointVariant>();
 
-    public DbSet<KnownProject> KnownProjects => Set<KnownProject>();
 
     public DbSet<BatchJob> BatchJobs => Set<BatchJob>();
 }

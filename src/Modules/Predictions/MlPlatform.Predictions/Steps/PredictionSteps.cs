@@ -8,6 +8,7 @@ using MlPlatform.Predictions.Endpoints;
 using MlPlatform.Predictions.Persistence;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.Predictions.Steps;
@@ -73,8 +74,8 @@ public sealed class ModelDeployStep(IServiceScopeFactory scopes) : StepType
         {
             if (endpoint is null)
             {
-                var project = await db.KnownProjects.AsNoTracking().Where(x => x.Id == context.ProjectId).Select(x => x.Name).SingleOrDefaultAsync(cancellationToken)
-                    ?? throw new StepFailedException("The project's name is not known to the prediction service yet (it learns it from the registry's events); retrying.", retryable: true);
+                var project = await scope.ServiceProvider.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken)
+                    ?? throw new StepFailedException("The run's project no longer exists.", retryable: false);
                 endpoint = await writer.CreateAsync(context.ProjectId, project, new EndpointSpec(name, null, p["production"]?.GetValue<bool>() ?? false, [variantSpec with { Weight = 100 }], null, null, null, null, null), null, cancellationToken);
             }
             else

@@ -13,7 +13,7 @@ namespace MlPlatform.UserManagement.Security;
 /// does not exist); members without the right get 403. Look-ups are remembered for a few seconds
 /// and forgotten on this host as soon as a membership changes.
 /// </summary>
-public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAuthorizer, IDisposable
+public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAuthorizer, IProjectDirectory, IDisposable
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 50_000 });
@@ -70,6 +70,25 @@ public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAut
     /// <summary>The id of the project with this name, or null when there is none (for the audit log).</summary>
     public async ValueTask<Guid?> FindProjectIdAsync(string name, CancellationToken cancellationToken) =>
         (await FindProject(name, cancellationToken))?.Id;
+
+    public async ValueTask<string?> FindNameAsync(Guid projectId, CancellationToken cancellationToken = default)
+    {
+        // Project names do not change, so a found name may be kept as long as the cache holds it.
+        if (_cache.TryGetValue(projectId, out string? cached))
+        {
+            return cached;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var name = await scope.ServiceProvider.GetRequiredService<UserManagementDbContext>().Projects.AsNoTracking()
+            .Where(p => p.Id == projectId).Select(p => p.Name).SingleOrDefaultAsync(cancellationToken);
+        if (name is not null)
+        {
+            _cache.Set(projectId, name, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = TimeSpan.FromMinutes(10) });
+        }
+
+        return name;
+    }
 
     private async Task<ProjectRow?> FindProject(string name, CancellationToken cancellationToken)
     {

@@ -63,18 +63,6 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
                 });
 
             migrationBuilder.CreateTable(
-                name: "known_projects",
-                columns: table => new
-                {
-                    id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    name = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false)
-                },
-                constraints: table =>
-                {
-                    table.PrimaryKey("pk_known_projects", x => x.id);
-                });
-
-            migrationBuilder.CreateTable(
                 name: "endpoint_variants",
                 columns: table => new
                 {
@@ -140,9 +128,6 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
 
             migrationBuilder.DropTable(
                 name: "endpoint_variants");
-
-            migrationBuilder.DropTable(
-                name: "known_projects");
 
             migrationBuilder.DropTable(
                 name: "endpoints");

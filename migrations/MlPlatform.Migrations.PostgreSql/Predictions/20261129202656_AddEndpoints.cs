@@ -65,19 +65,6 @@ namespace MlPlatform.Migrations.PostgreSql.Predictions
                 });
 
             migrationBuilder.CreateTable(
-                name: "known_projects",
-                schema: "prediction",
-                columns: table => new
-                {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    name = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false)
-                },
-                constraints: table =>
-                {
-                    table.PrimaryKey("pk_known_projects", x => x.id);
-                });
-
-            migrationBuilder.CreateTable(
                 name: "endpoint_variants",
                 schema: "prediction",
                 columns: table => new
@@ -151,10 +138,6 @@ namespace MlPlatform.Migrations.PostgreSql.Predictions
 
             migrationBuilder.DropTable(
                 name: "endpoint_variants",
-                schema: "prediction");
-
-            migrationBuilder.DropTable(
-                name: "known_projects",
                 schema: "prediction");
 
             migrationBuilder.DropTable(
