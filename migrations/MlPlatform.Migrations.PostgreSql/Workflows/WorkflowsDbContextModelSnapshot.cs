@@ -207,6 +207,96 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("workflow_versions", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Approvers")
+                        .IsRequired()
+                        .HasMaxLength(8000)
+                        .HasColumnType("character varying(8000)")
+                        .HasColumnName("approvers");
+
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("comment");
+
+                    b.Property<DateTimeOffset?>("DecidedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("decided_at");
+
+                    b.Property<Guid?>("DecidedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("decided_by");
+
+                    b.Property<string>("DecidedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("decided_by_name");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<DateTimeOffset>("RequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("requested_at");
+
+                    b.Property<string>("Roles")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("roles");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("RunStepId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_step_id");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("step_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_approvals");
+
+                    b.HasIndex("AttemptId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_approvals_attempt_id");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_approvals_run_id");
+
+                    b.HasIndex("ProjectId", "State")
+                        .HasDatabaseName("ix_approvals_project_id_state");
+
+                    b.ToTable("approvals", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.Property<Guid>("Id")
@@ -233,6 +323,20 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.Property<string>("Outputs")
                         .HasColumnType("text")
                         .HasColumnName("outputs");
+
+                    b.Property<DateTimeOffset?>("OverriddenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("overridden_at");
+
+                    b.Property<string>("OverriddenBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("overridden_by");
+
+                    b.Property<string>("OverrideComment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("override_comment");
 
                     b.Property<Guid>("RunId")
                         .HasColumnType("uuid")
@@ -301,6 +405,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("scheduled_for");
 
+                    b.Property<string>("Signal")
+                        .HasColumnType("text")
+                        .HasColumnName("signal");
+
                     b.Property<DateTimeOffset?>("StartedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
@@ -328,6 +436,45 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("step_attempts", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<int>("Sequence")
+                        .HasColumnType("integer")
+                        .HasColumnName("sequence");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("at");
+
+                    b.Property<string>("Level")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("level");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.HasKey("AttemptId", "Sequence")
+                        .HasName("pk_step_logs");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_step_logs_run_id");
+
+                    b.ToTable("step_logs", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
                 {
                     b.Property<Guid>("Id")
@@ -341,6 +488,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.Property<Guid?>("CreatedBy")
                         .HasColumnType("uuid")
                         .HasColumnName("created_by");
+
+                    b.Property<DateTimeOffset?>("DeadlineAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deadline_at");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
@@ -415,6 +566,16 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasConstraintName("fk_workflow_versions_workflows_workflow_id");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_approvals_runs_run_id");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
@@ -433,6 +594,16 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.StepAttempt", null)
+                        .WithMany()
+                        .HasForeignKey("AttemptId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_step_logs_step_attempts_attempt_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -201,6 +201,96 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("workflow_versions", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Approvers")
+                        .IsRequired()
+                        .HasMaxLength(8000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("approvers");
+
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("comment");
+
+                    b.Property<long?>("DecidedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("decided_at");
+
+                    b.Property<Guid?>("DecidedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by");
+
+                    b.Property<string>("DecidedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by_name");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("RequestedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requested_at");
+
+                    b.Property<string>("Roles")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("roles");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("RunStepId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_step_id");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("step_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_approvals");
+
+                    b.HasIndex("AttemptId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_approvals_attempt_id");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_approvals_run_id");
+
+                    b.HasIndex("ProjectId", "State")
+                        .HasDatabaseName("ix_approvals_project_id_state");
+
+                    b.ToTable("approvals", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.Property<Guid>("Id")
@@ -227,6 +317,20 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.Property<string>("Outputs")
                         .HasColumnType("TEXT")
                         .HasColumnName("outputs");
+
+                    b.Property<long?>("OverriddenAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("overridden_at");
+
+                    b.Property<string>("OverriddenBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("overridden_by");
+
+                    b.Property<string>("OverrideComment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("override_comment");
 
                     b.Property<Guid>("RunId")
                         .HasColumnType("TEXT")
@@ -295,6 +399,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasColumnType("INTEGER")
                         .HasColumnName("scheduled_for");
 
+                    b.Property<string>("Signal")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("signal");
+
                     b.Property<long?>("StartedAt")
                         .HasColumnType("INTEGER")
                         .HasColumnName("started_at");
@@ -322,6 +430,45 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("step_attempts", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<int>("Sequence")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("sequence");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("at");
+
+                    b.Property<string>("Level")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("level");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.HasKey("AttemptId", "Sequence")
+                        .HasName("pk_step_logs");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_step_logs_run_id");
+
+                    b.ToTable("step_logs", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
                 {
                     b.Property<Guid>("Id")
@@ -335,6 +482,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.Property<Guid?>("CreatedBy")
                         .HasColumnType("TEXT")
                         .HasColumnName("created_by");
+
+                    b.Property<long?>("DeadlineAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("deadline_at");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
@@ -409,6 +560,16 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasConstraintName("fk_workflow_versions_workflows_workflow_id");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_approvals_runs_run_id");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
@@ -427,6 +588,16 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.StepAttempt", null)
+                        .WithMany()
+                        .HasForeignKey("AttemptId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_step_logs_step_attempts_attempt_id");
                 });
 #pragma warning restore 612, 618
         }

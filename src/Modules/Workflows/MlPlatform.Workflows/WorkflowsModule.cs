@@ -40,6 +40,7 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         ArgumentNullException.ThrowIfNull(quartz);
         quartz.AddJob<StepAttemptJob>(j => j.WithIdentity(StepAttemptJob.Key).StoreDurably().RequestRecovery());
         quartz.AddJob<OrphanedAttemptSweep>(j => j.WithIdentity(OrphanedAttemptSweep.Key));
+        quartz.AddJob<RunDeadlineJob>(j => j.WithIdentity(RunDeadlineJob.Key).StoreDurably());
         quartz.AddTrigger(t => t
             .ForJob(OrphanedAttemptSweep.Key)
             .WithIdentity("orphaned-attempt-sweep", OrphanedAttemptSweep.Key.Group)

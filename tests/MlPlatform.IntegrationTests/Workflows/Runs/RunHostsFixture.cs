@@ -34,11 +34,13 @@ public sealed class RunHostsFixture : IAsyncLifetime
             services.AddStepType<FlakyStep>();
             services.AddStepType<SleepStep>();
             services.AddStepType<CountingStep>();
+            services.AddStepType<LogStep>();
             services.AddSingleton<RunEventLog>();
             services.AddScoped<IIntegrationEventHandler<RunStarted>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<RunSucceeded>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<RunFailed>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<StepFailed>>(sp => sp.GetRequiredService<RunEventLog>());
+            services.AddScoped<IIntegrationEventHandler<ApprovalRequested>>(sp => sp.GetRequiredService<RunEventLog>());
         });
         return await WorkflowTestAccounts.CreateAsync(factory);
     }

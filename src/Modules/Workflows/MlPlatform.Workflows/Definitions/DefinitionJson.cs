@@ -92,6 +92,11 @@ public static class DefinitionJson
             root["maxActiveRuns"] = maxActiveRuns;
         }
 
+        if (definition.Timeout is { } runTimeout)
+        {
+            root["timeout"] = Durations.Format(runTimeout);
+        }
+
         return root;
     }
 

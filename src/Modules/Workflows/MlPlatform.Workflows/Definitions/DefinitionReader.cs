@@ -14,7 +14,7 @@ public sealed record DefinitionError(string Path, string Message);
 /// </summary>
 internal sealed class DefinitionReader
 {
-    private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns"];
+    private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns", "timeout"];
     private static readonly string[] ParameterFields = ["type", "default", "description"];
     private static readonly string[] StepFields = ["id", "type", "params", "dependsOn", "retries", "timeout", "when"];
     private static readonly string[] RetryFields = ["max", "backoff", "maxDelay"];
@@ -54,7 +54,17 @@ internal sealed class DefinitionReader
             maxActiveRuns = Int(max, "maxActiveRuns", 1, DefinitionRules.MaxActiveRunsLimit);
         }
 
-        return new WorkflowDefinition(name, description, parameters, steps, schedule, maxActiveRuns);
+        TimeSpan? timeout = null;
+        if (obj["timeout"] is { } runTimeout)
+        {
+            timeout = Duration(runTimeout, "timeout");
+            if (timeout == TimeSpan.Zero)
+            {
+                Error("timeout", "The run timeout must be longer than zero.");
+            }
+        }
+
+        return new WorkflowDefinition(name, description, parameters, steps, schedule, maxActiveRuns) { Timeout = timeout };
     }
 
     private List<WorkflowParameter> ReadParameters(JsonNode? node)

@@ -14,7 +14,11 @@ public sealed record WorkflowDefinition(
     IReadOnlyList<WorkflowParameter> Parameters,
     IReadOnlyList<StepDefinition> Steps,
     ScheduleDefinition? Schedule,
-    int? MaxActiveRuns);
+    int? MaxActiveRuns)
+{
+    /// <summary>A run still active this long after it was created fails (its running steps are cancelled).</summary>
+    public TimeSpan? Timeout { get; init; }
+}
 
 /// <summary>A run parameter; one without a default must be given when a run starts.</summary>
 public sealed record WorkflowParameter(string Name, ParameterType Type, JsonNode? Default, string? Description);

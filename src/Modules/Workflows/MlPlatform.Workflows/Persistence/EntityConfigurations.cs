@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using MlPlatform.Workflows.Domain;
+using MlPlatform.Workflows.Runs;
 
 namespace MlPlatform.Workflows.Persistence;
 
@@ -62,6 +63,8 @@ internal sealed class RunStepConfiguration : IEntityTypeConfiguration<Runs.RunSt
         builder.Property(s => s.Type).HasMaxLength(200);
         builder.Property(s => s.State).HasMaxLength(16);
         builder.Property(s => s.Error).HasMaxLength(4000);
+        builder.Property(s => s.OverriddenBy).HasMaxLength(200);
+        builder.Property(s => s.OverrideComment).HasMaxLength(2000);
         builder.HasIndex(s => new { s.RunId, s.StepId }).IsUnique();
         builder.HasOne<Runs.WorkflowRun>().WithMany().HasForeignKey(s => s.RunId).OnDelete(DeleteBehavior.Cascade);
     }
@@ -79,5 +82,39 @@ internal sealed class StepAttemptConfiguration : IEntityTypeConfiguration<Runs.S
         builder.HasIndex(a => new { a.RunStepId, a.Number }).IsUnique();
         builder.HasIndex(a => a.RunId);
         builder.HasOne<Runs.RunStep>().WithMany().HasForeignKey(a => a.RunStepId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class ApprovalRequestConfiguration : IEntityTypeConfiguration<Runs.ApprovalRequest>
+{
+    public void Configure(EntityTypeBuilder<Runs.ApprovalRequest> builder)
+    {
+        builder.ToTable("approvals");
+        builder.HasKey(a => a.Id);
+        builder.Property(a => a.Id).ValueGeneratedNever();
+        builder.Property(a => a.StepId).HasMaxLength(63);
+        builder.Property(a => a.Message).HasMaxLength(2000);
+        builder.Property(a => a.Roles).HasMaxLength(1000);
+        builder.Property(a => a.Approvers).HasMaxLength(8000);
+        builder.Property(a => a.State).HasMaxLength(16);
+        builder.Property(a => a.DecidedByName).HasMaxLength(200);
+        builder.Property(a => a.Comment).HasMaxLength(2000);
+        builder.HasIndex(a => a.AttemptId).IsUnique();
+        builder.HasIndex(a => new { a.ProjectId, a.State });
+        builder.HasIndex(a => a.RunId);
+        builder.HasOne<Runs.WorkflowRun>().WithMany().HasForeignKey(a => a.RunId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class StepLogLineConfiguration : IEntityTypeConfiguration<Runs.StepLogLine>
+{
+    public void Configure(EntityTypeBuilder<Runs.StepLogLine> builder)
+    {
+        builder.ToTable("step_logs");
+        builder.HasKey(l => new { l.AttemptId, l.Sequence });
+        builder.Property(l => l.Level).HasMaxLength(8);
+        builder.Property(l => l.Message).HasMaxLength(StepLogs.MaxLineLength);
+        builder.HasIndex(l => l.RunId);
+        builder.HasOne<Runs.StepAttempt>().WithMany().HasForeignKey(l => l.AttemptId).OnDelete(DeleteBehavior.Cascade);
     }
 }

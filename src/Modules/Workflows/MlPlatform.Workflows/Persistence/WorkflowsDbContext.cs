@@ -20,4 +20,8 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public DbSet<RunStep> RunSteps => Set<RunStep>();
 
     public DbSet<StepAttempt> StepAttempts => Set<StepAttempt>();
+
+    public DbSet<ApprovalRequest> Approvals => Set<ApprovalRequest>();
+
+    public DbSet<StepLogLine> StepLogs => Set<StepLogLine>();
 }

@@ -25,6 +25,7 @@ public sealed class OrphanedAttemptSweep(WorkflowsDbContext db, RunEngine engine
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
     {
+        await RunDeadlineJob.SweepAsync(db, engine, clock.GetUtcNow(), cancellationToken);
         var overdue = clock.GetUtcNow() - Grace;
         var orphans = await db.StepAttempts.AsNoTracking()
             .Where(a => a.State == AttemptStates.Queued && a.ScheduledFor < overdue)

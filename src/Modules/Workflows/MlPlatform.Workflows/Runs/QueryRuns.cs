@@ -14,7 +14,7 @@ namespace MlPlatform.Workflows.Runs;
 /// <summary>A run with every step and attempt; another project's run is as unknown as a missing one.</summary>
 public sealed record GetRun(ClaimsPrincipal Caller, string Project, Guid RunId) : IQuery<RunDto>;
 
-public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetRun, RunDto>
+public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, DefinitionCache definitions, TimeProvider clock) : IQueryHandler<GetRun, RunDto>
 {
     public async ValueTask<RunDto> Handle(GetRun query, CancellationToken cancellationToken)
     {
@@ -24,6 +24,11 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
         var steps = await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
         var attempts = (await db.StepAttempts.AsNoTracking().Where(a => a.RunId == run.Id).ToListAsync(cancellationToken))
             .ToLookup(a => a.RunStepId);
+        var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+        var dependsOn = definition.Steps.ToDictionary(s => s.Id, s => s.DependsOn, StringComparer.Ordinal);
+        var approvals = (await db.Approvals.AsNoTracking().Where(a => a.RunId == run.Id).ToListAsync(cancellationToken))
+            .GroupBy(a => a.RunStepId).ToDictionary(g => g.Key, g => g.OrderByDescending(a => a.RequestedAt).First());
+        var now = clock.GetUtcNow();
         var stepDtos = steps.OrderBy(s => s.Ordinal).Select(s => new RunStepDto(
             s.StepId,
             s.Type,
@@ -33,7 +38,13 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
             s.FinishedAt,
             s.Error,
             attempts[s.Id].OrderBy(a => a.Number)
-                .Select(a => new AttemptDto(a.Number, a.State, a.ScheduledFor, a.StartedAt, a.FinishedAt, a.Error)).ToList())).ToList();
+                .Select(a => new AttemptDto(a.Number, a.State, a.ScheduledFor, a.StartedAt, a.FinishedAt, a.Error)).ToList())
+        {
+            DependsOn = dependsOn.TryGetValue(s.StepId, out var deps) ? deps : [],
+            DurationMs = s.StartedAt is { } started ? ((s.FinishedAt ?? now) - started).TotalMilliseconds : null,
+            Override = s.OverriddenBy is { } by ? new StepOverrideDto(by, s.OverriddenAt ?? now, s.OverrideComment) : null,
+            Approval = approvals.TryGetValue(s.Id, out var approval) ? Approvals.ToDto(approval, run.WorkflowName) : null,
+        }).ToList();
         return new RunDto(
             run.Id,
             access.ProjectName,
@@ -45,7 +56,12 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
             run.StartedAt,
             run.FinishedAt,
             run.Error,
-            stepDtos);
+            stepDtos)
+        {
+            Edges = definition.Steps.SelectMany(s => s.DependsOn.Select(d => new RunEdgeDto(d, s.Id))).ToList(),
+            DeadlineAt = run.DeadlineAt,
+            DurationMs = run.StartedAt is { } runStarted ? ((run.FinishedAt ?? now) - runStarted).TotalMilliseconds : null,
+        };
     }
 }
 

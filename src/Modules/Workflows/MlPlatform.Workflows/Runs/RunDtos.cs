@@ -16,7 +16,24 @@ public sealed record RunStepDto(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     string? Error,
-    IReadOnlyList<AttemptDto> Attempts);
+    IReadOnlyList<AttemptDto> Attempts)
+{
+    /// <summary>The steps this one waits for (the DAG's edges point from them to it).</summary>
+    public IReadOnlyList<string> DependsOn { get; init; } = [];
+
+    /// <summary>From its first start to its end, or to now while it runs.</summary>
+    public double? DurationMs { get; init; }
+
+    /// <summary>Set when a person marked the failed step succeeded or skipped.</summary>
+    public StepOverrideDto? Override { get; init; }
+
+    /// <summary>The latest approval request of an approval step.</summary>
+    public ApprovalDto? Approval { get; init; }
+}
+
+public sealed record StepOverrideDto(string By, DateTimeOffset At, string? Comment);
+
+public sealed record RunEdgeDto(string From, string To);
 
 public sealed record RunDto(
     Guid Id,
@@ -29,7 +46,15 @@ public sealed record RunDto(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     string? Error,
-    IReadOnlyList<RunStepDto> Steps);
+    IReadOnlyList<RunStepDto> Steps)
+{
+    /// <summary>The DAG's edges (dependency → dependent), for a graph view; the nodes are <see cref="Steps"/>.</summary>
+    public IReadOnlyList<RunEdgeDto> Edges { get; init; } = [];
+
+    public DateTimeOffset? DeadlineAt { get; init; }
+
+    public double? DurationMs { get; init; }
+}
 
 public sealed record RunSummaryDto(
     Guid Id,

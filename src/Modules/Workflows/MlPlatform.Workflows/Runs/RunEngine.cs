@@ -3,7 +3,9 @@ using Microsoft.EntityFrameworkCore;
 using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.Workflows.Contracts.Runs;
 using MlPlatform.Workflows.Definitions;
+using MlPlatform.Workflows.Contracts.StepTypes;
 using MlPlatform.Workflows.Persistence;
+using MlPlatform.Workflows.StepTypes;
 using Quartz;
 
 namespace MlPlatform.Workflows.Runs;
@@ -51,6 +53,11 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             Type = s.Type,
             State = StepStates.Pending,
         }).ToList();
+        if (definition.Timeout is { } timeout)
+        {
+            run.DeadlineAt = now + timeout;
+        }
+
         db.Runs.Add(run);
         db.RunSteps.AddRange(steps);
         db.AddIntegrationEvent(new RunStarted(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
@@ -58,6 +65,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         Advance(run, steps, definition, now, created);
         await db.SaveChangesAsync(cancellationToken);
         await ScheduleAsync(created, cancellationToken);
+        await ScheduleDeadlineAsync(run, cancellationToken);
         return run;
     }
 
@@ -131,7 +139,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     break;
                 case AttemptOutcome.Suspended suspended when !RunStates.IsTerminal(run.State):
                     // Waits for a signal (an approval); the attempt stays open and holds no thread.
-                    attempt.SuspendState = suspended.State?.ToJsonString();
+                    attempt.SuspendState = suspended.State?.ToJsonString() ?? "{}";
+                    attempt.Signal = null;
+                    if (step.Type == ApprovalStep.TypeName && !await db.Approvals.AnyAsync(a => a.AttemptId == attempt.Id, cancellationToken))
+                    {
+                        RequestApproval(run, step, attempt, suspended.State as JsonObject, now);
+                    }
+
                     break;
                 case AttemptOutcome.Failed failed when !RunStates.IsTerminal(run.State):
                     attempt.State = AttemptStates.Failed;
@@ -159,7 +173,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     // Cancelled, or anything that ends after the run was cancelled.
                     attempt.State = AttemptStates.Cancelled;
                     attempt.FinishedAt = now;
-                    attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : "The run was cancelled.";
+                    attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : StopReason(run);
                     step.State = StepStates.Cancelled;
                     step.FinishedAt = now;
                     break;
@@ -182,21 +196,37 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// Cancels a run that has not finished: its pending, ready and queued work is cancelled at once;
     /// running attempts see the run's state and stop (their tokens are cancelled).
     /// </summary>
-    public async Task<bool> CancelAsync(Guid runId, CancellationToken cancellationToken)
+    public Task<bool> CancelAsync(Guid runId, CancellationToken cancellationToken) => StopAsync(runId, timedOut: false, cancellationToken);
+
+    /// <summary>
+    /// Stops a run: cancelled by a user, or failed because it ran past its deadline (only if the
+    /// deadline has passed; a retried run has a new one). Its open work is cancelled as for a cancel.
+    /// </summary>
+    public async Task<bool> StopAsync(Guid runId, bool timedOut, CancellationToken cancellationToken)
     {
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         db.ChangeTracker.Clear();
         await LockAsync(runId, cancellationToken);
         var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
-        if (RunStates.IsTerminal(run.State))
+        var now = clock.GetUtcNow();
+        if (RunStates.IsTerminal(run.State) || (timedOut && (run.DeadlineAt is not { } deadline || deadline > now)))
         {
             return false;
         }
 
-        var now = clock.GetUtcNow();
-        run.State = RunStates.Cancelled;
         run.FinishedAt = now;
-        run.Error = "Cancelled.";
+        if (timedOut)
+        {
+            var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+            run.State = RunStates.Failed;
+            run.Error = $"The run timed out after {Durations.Format(definition.Timeout ?? TimeSpan.Zero)}.";
+            db.AddIntegrationEvent(new RunFailed(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version, run.Error), clock);
+        }
+        else
+        {
+            run.State = RunStates.Cancelled;
+            run.Error = "Cancelled.";
+        }
         var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
         var open = await db.StepAttempts.Where(a => a.RunId == runId && (a.State == AttemptStates.Queued || a.State == AttemptStates.Running)).ToListAsync(cancellationToken);
         foreach (var attempt in open)
@@ -206,9 +236,12 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             {
                 attempt.State = AttemptStates.Cancelled;
                 attempt.FinishedAt = now;
-                attempt.Error = "The run was cancelled.";
+                attempt.Error = StopReason(run);
             }
         }
+
+        await db.Approvals.Where(a => a.RunId == runId && a.State == ApprovalStates.Waiting)
+            .ExecuteUpdateAsync(u => u.SetProperty(a => a.State, ApprovalStates.Cancelled).SetProperty(a => a.DecidedAt, now), cancellationToken);
 
         var stillRunning = open.Where(a => a.State == AttemptStates.Running).Select(a => a.RunStepId).ToHashSet();
         foreach (var step in steps.Where(s => !StepStates.IsTerminal(s.State) && !stillRunning.Contains(s.Id)))
@@ -220,6 +253,208 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return true;
+    }
+
+    /// <summary>
+    /// Delivers a decision to a waiting approval step: records who, when and why, and queues its
+    /// attempt again with the decision as its signal. False if the approval is no longer waiting
+    /// (decided by someone else, or the run ended).
+    /// </summary>
+    public async Task<bool> DecideAsync(Guid approvalId, bool approve, Guid? by, string byName, string? comment, CancellationToken cancellationToken)
+    {
+        var runId = await db.Approvals.AsNoTracking().Where(a => a.Id == approvalId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        StepAttempt attempt;
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(runId, cancellationToken);
+            var approval = await db.Approvals.SingleAsync(a => a.Id == approvalId, cancellationToken);
+            attempt = await db.StepAttempts.SingleAsync(a => a.Id == approval.AttemptId, cancellationToken);
+            var runState = await db.Runs.Where(r => r.Id == runId).Select(r => r.State).SingleAsync(cancellationToken);
+            if (approval.State != ApprovalStates.Waiting || attempt.State != AttemptStates.Running || attempt.SuspendState is null
+                || attempt.Signal is not null || RunStates.IsTerminal(runState))
+            {
+                return false;
+            }
+
+            var now = clock.GetUtcNow();
+            approval.State = approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
+            approval.DecidedAt = now;
+            approval.DecidedBy = by;
+            approval.DecidedByName = byName;
+            approval.Comment = comment;
+            attempt.State = AttemptStates.Queued;
+            attempt.ScheduledFor = now;
+            attempt.Signal = new JsonObject
+            {
+                ["decision"] = approval.State,
+                ["by"] = byName,
+                ["at"] = now,
+                ["comment"] = comment,
+            }.ToJsonString();
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync([attempt], cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a failed run again from its failed steps: they and the steps they blocked start over as
+    /// new attempts; succeeded and skipped steps keep their state and outputs. False unless the run failed.
+    /// </summary>
+    public async Task<bool> RetryAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var created = new List<StepAttempt>();
+        WorkflowRun run;
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(runId, cancellationToken);
+            run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+            if (run.State != RunStates.Failed)
+            {
+                return false;
+            }
+
+            var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+            foreach (var step in steps.Where(s => s.State is StepStates.Failed or StepStates.Cancelled))
+            {
+                step.State = StepStates.Pending;
+                step.Error = null;
+                step.StartedAt = null;
+                step.FinishedAt = null;
+            }
+
+            await ReopenAsync(run, steps, created, cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync(created, cancellationToken);
+        await ScheduleDeadlineAsync(run, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Marks a failed step succeeded (with the given outputs for its dependents) or skipped, by hand;
+    /// who, when and why are kept on the step. The steps it blocked become pending again and the run
+    /// goes on (a failed run is reopened). Null when done, otherwise why not (a conflict).
+    /// </summary>
+    public async Task<string?> MarkStepAsync(Guid runId, string stepId, string state, JsonObject? outputs, string by, string? comment, CancellationToken cancellationToken)
+    {
+        var created = new List<StepAttempt>();
+        WorkflowRun run;
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(runId, cancellationToken);
+            run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+            var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+            var step = steps.Single(s => s.StepId == stepId);
+            if (step.State != StepStates.Failed)
+            {
+                return $"Only a failed step can be marked; '{stepId}' is {step.State}.";
+            }
+
+            if (run.State == RunStates.Cancelled)
+            {
+                return "The run was cancelled.";
+            }
+
+            var now = clock.GetUtcNow();
+            step.State = state;
+            step.Outputs = state == StepStates.Succeeded ? (outputs ?? []).ToJsonString() : null;
+            step.Error = $"Marked {state} by {by} (was: {step.Error})";
+            step.Error = Truncate(step.Error);
+            step.FinishedAt = now;
+            step.OverriddenBy = by;
+            step.OverriddenAt = now;
+            step.OverrideComment = comment;
+            foreach (var blocked in steps.Where(s => s.State == StepStates.Cancelled))
+            {
+                // Only steps blocked upstream are cancelled in a run that was not cancelled.
+                blocked.State = StepStates.Pending;
+                blocked.Error = null;
+                blocked.FinishedAt = null;
+            }
+
+            await ReopenAsync(run, steps, created, cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync(created, cancellationToken);
+        await ScheduleDeadlineAsync(run, cancellationToken);
+        return null;
+    }
+
+    private async Task ReopenAsync(WorkflowRun run, List<RunStep> steps, List<StepAttempt> created, CancellationToken cancellationToken)
+    {
+        var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+        var now = clock.GetUtcNow();
+        if (RunStates.IsTerminal(run.State))
+        {
+            run.State = RunStates.Running;
+            run.FinishedAt = null;
+            run.Error = null;
+            run.DeadlineAt = definition.Timeout is { } timeout ? now + timeout : null;
+        }
+
+        Advance(run, steps, definition, now, created);
+    }
+
+    private void RequestApproval(WorkflowRun run, RunStep step, StepAttempt attempt, JsonObject? state, DateTimeOffset now)
+    {
+        static List<string> Names(JsonNode? node) =>
+            node is JsonArray list ? list.Select(n => n is JsonValue v && v.TryGetValue<string>(out var text) ? text : null).OfType<string>().ToList() : [];
+
+        var roles = Names(state?["roles"]);
+        if (roles.Count == 0)
+        {
+            roles.Add("Approver");
+        }
+
+        var approvers = Names(state?["approvers"]);
+        var message = state?["message"] is JsonValue m && m.TryGetValue<string>(out var text) ? text : "Approve?";
+        var approval = new ApprovalRequest
+        {
+            Id = Guid.CreateVersion7(),
+            ProjectId = run.ProjectId,
+            RunId = run.Id,
+            RunStepId = step.Id,
+            AttemptId = attempt.Id,
+            StepId = step.StepId,
+            Message = message.Length > 2000 ? message[..2000] : message,
+            Roles = new JsonArray(roles.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray()).ToJsonString(),
+            Approvers = new JsonArray(approvers.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray()).ToJsonString(),
+            State = ApprovalStates.Waiting,
+            RequestedAt = now,
+        };
+        db.Approvals.Add(approval);
+        db.AddIntegrationEvent(new ApprovalRequested(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, step.StepId, approval.Id, approval.Message, roles, approvers), clock);
+    }
+
+    private static string StopReason(WorkflowRun run) =>
+        run.State == RunStates.Failed && run.Error is { } error ? error : "The run was cancelled.";
+
+    /// <summary>A one-shot trigger at the run's deadline; the job fails the run only if it is still active and past its (current) deadline.</summary>
+    private async Task ScheduleDeadlineAsync(WorkflowRun run, CancellationToken cancellationToken)
+    {
+        if (run.DeadlineAt is not { } deadline || RunStates.IsTerminal(run.State))
+        {
+            return;
+        }
+
+        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var trigger = TriggerBuilder.Create()
+            .WithIdentity($"{run.Id:N}-{Guid.NewGuid():N}", RunDeadlineJob.Key.Group)
+            .ForJob(RunDeadlineJob.Key)
+            .UsingJobData(RunDeadlineJob.RunKey, run.Id.ToString())
+            .StartAt(deadline)
+            .Build();
+        await scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), cancellationToken);
     }
 
     /// <summary>
@@ -280,7 +515,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 else
                 {
                     step.State = StepStates.Ready;
-                    created.Add(NewAttempt(step, 1, now));
+                    // Numbers go on after a retry of the run or a step marked by hand.
+                    created.Add(NewAttempt(step, step.Attempts + 1, now));
                 }
             }
         }
