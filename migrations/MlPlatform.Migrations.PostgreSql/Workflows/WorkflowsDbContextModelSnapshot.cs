@@ -516,6 +516,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasColumnType("bigint")
                         .HasColumnName("revision");
 
+                    b.Property<DateTimeOffset?>("ScheduledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("scheduled_at");
+
                     b.Property<DateTimeOffset?>("StartedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
@@ -525,6 +529,12 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
                         .HasColumnName("state");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("trigger");
 
                     b.Property<int>("Version")
                         .HasColumnType("integer")
@@ -550,10 +560,74 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
 
+                    b.HasIndex("WorkflowId", "State")
+                        .HasDatabaseName("ix_runs_workflow_id_state");
+
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
 
                     b.ToTable("runs", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("workflow_id");
+
+                    b.Property<bool>("CatchUp")
+                        .HasColumnType("boolean")
+                        .HasColumnName("catch_up");
+
+                    b.Property<string>("Cron")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("cron");
+
+                    b.Property<DateTimeOffset?>("LastFireAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_fire_at");
+
+                    b.Property<DateTimeOffset?>("NextFireAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_fire_at");
+
+                    b.Property<string>("Overlap")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("overlap");
+
+                    b.Property<bool>("Paused")
+                        .HasColumnType("boolean")
+                        .HasColumnName("paused");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<int>("SkippedFires")
+                        .HasColumnType("integer")
+                        .HasColumnName("skipped_fires");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("time_zone");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("WorkflowId")
+                        .HasName("pk_schedules");
+
+                    b.HasIndex("NextFireAt")
+                        .HasDatabaseName("ix_schedules_next_fire_at");
+
+                    b.ToTable("schedules", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
@@ -604,6 +678,16 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_step_logs_step_attempts_attempt_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_schedules_workflows_workflow_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -510,6 +510,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasColumnType("INTEGER")
                         .HasColumnName("revision");
 
+                    b.Property<long?>("ScheduledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("scheduled_at");
+
                     b.Property<long?>("StartedAt")
                         .HasColumnType("INTEGER")
                         .HasColumnName("started_at");
@@ -519,6 +523,12 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
                         .HasColumnName("state");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trigger");
 
                     b.Property<int>("Version")
                         .HasColumnType("INTEGER")
@@ -544,10 +554,74 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
 
+                    b.HasIndex("WorkflowId", "State")
+                        .HasDatabaseName("ix_runs_workflow_id_state");
+
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
 
                     b.ToTable("runs", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_id");
+
+                    b.Property<bool>("CatchUp")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("catch_up");
+
+                    b.Property<string>("Cron")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cron");
+
+                    b.Property<long?>("LastFireAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_fire_at");
+
+                    b.Property<long?>("NextFireAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("next_fire_at");
+
+                    b.Property<string>("Overlap")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("overlap");
+
+                    b.Property<bool>("Paused")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("paused");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<int>("SkippedFires")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("skipped_fires");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("time_zone");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("WorkflowId")
+                        .HasName("pk_schedules");
+
+                    b.HasIndex("NextFireAt")
+                        .HasDatabaseName("ix_schedules_next_fire_at");
+
+                    b.ToTable("schedules", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
@@ -598,6 +672,16 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_step_logs_step_attempts_attempt_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_schedules_workflows_workflow_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -6,6 +6,8 @@ using MlPlatform.Workflows.Contracts.StepTypes;
 using MlPlatform.Workflows.Definitions;
 using MlPlatform.Workflows.Persistence;
 using MlPlatform.Workflows.Runs;
+using MlPlatform.Workflows.Schedules;
+using Microsoft.Extensions.Configuration;
 using MlPlatform.Workflows.StepTypes;
 using MlPlatform.Workflows.WorkflowDefinitions;
 
@@ -29,6 +31,7 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         services.AddStepType<HttpStep>();
         services.AddSingleton<DefinitionCache>();
         services.AddScoped<RunEngine>();
+        services.AddScoped<RunStarter>();
     }
 
     /// <summary>
@@ -41,6 +44,13 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         quartz.AddJob<StepAttemptJob>(j => j.WithIdentity(StepAttemptJob.Key).StoreDurably().RequestRecovery());
         quartz.AddJob<OrphanedAttemptSweep>(j => j.WithIdentity(OrphanedAttemptSweep.Key));
         quartz.AddJob<RunDeadlineJob>(j => j.WithIdentity(RunDeadlineJob.Key).StoreDurably());
+        quartz.AddJob<ScheduleTickJob>(j => j.WithIdentity(ScheduleTickJob.Key));
+        var tick = context.Configuration.GetValue("Workflows:Schedules:PollInterval", TimeSpan.FromSeconds(1));
+        quartz.AddTrigger(t => t
+            .ForJob(ScheduleTickJob.Key)
+            .WithIdentity("schedule-tick", ScheduleTickJob.Key.Group)
+            .StartNow()
+            .WithSimpleSchedule(s => s.WithInterval(tick).RepeatForever()));
         quartz.AddTrigger(t => t
             .ForJob(OrphanedAttemptSweep.Key)
             .WithIdentity("orphaned-attempt-sweep", OrphanedAttemptSweep.Key.Group)
@@ -52,5 +62,6 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
     {
         endpoints.MapWorkflowEndpoints();
         endpoints.MapRunEndpoints();
+        endpoints.MapScheduleEndpoints();
     }
 }

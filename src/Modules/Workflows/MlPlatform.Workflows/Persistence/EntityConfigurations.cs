@@ -49,6 +49,8 @@ internal sealed class WorkflowRunConfiguration : IEntityTypeConfiguration<Runs.W
         builder.Property(r => r.Revision).IsConcurrencyToken();
         builder.HasIndex(r => new { r.ProjectId, r.CreatedAt });
         builder.HasIndex(r => new { r.ProjectId, r.WorkflowName, r.State });
+        builder.HasIndex(r => new { r.WorkflowId, r.State });
+        builder.Property(r => r.Trigger).HasMaxLength(16);
     }
 }
 
@@ -116,5 +118,20 @@ internal sealed class StepLogLineConfiguration : IEntityTypeConfiguration<Runs.S
         builder.Property(l => l.Message).HasMaxLength(StepLogs.MaxLineLength);
         builder.HasIndex(l => l.RunId);
         builder.HasOne<Runs.StepAttempt>().WithMany().HasForeignKey(l => l.AttemptId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class WorkflowScheduleConfiguration : IEntityTypeConfiguration<Schedules.WorkflowSchedule>
+{
+    public void Configure(EntityTypeBuilder<Schedules.WorkflowSchedule> builder)
+    {
+        builder.ToTable("schedules");
+        builder.HasKey(s => s.WorkflowId);
+        builder.Property(s => s.WorkflowId).ValueGeneratedNever();
+        builder.Property(s => s.Cron).HasMaxLength(200);
+        builder.Property(s => s.TimeZone).HasMaxLength(100);
+        builder.Property(s => s.Overlap).HasMaxLength(16);
+        builder.HasIndex(s => s.NextFireAt);
+        builder.HasOne<Workflow>().WithMany().HasForeignKey(s => s.WorkflowId).OnDelete(DeleteBehavior.Cascade);
     }
 }

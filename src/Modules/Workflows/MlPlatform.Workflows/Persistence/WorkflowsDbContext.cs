@@ -24,4 +24,6 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public DbSet<ApprovalRequest> Approvals => Set<ApprovalRequest>();
 
     public DbSet<StepLogLine> StepLogs => Set<StepLogLine>();
+
+    public DbSet<Schedules.WorkflowSchedule> Schedules => Set<Schedules.WorkflowSchedule>();
 }

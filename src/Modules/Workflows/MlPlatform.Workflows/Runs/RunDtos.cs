@@ -53,6 +53,12 @@ public sealed record RunDto(
 
     public DateTimeOffset? DeadlineAt { get; init; }
 
+    /// <summary>api, schedule, backfill or event.</summary>
+    public string Trigger { get; init; } = RunTriggers.Api;
+
+    /// <summary>The logical time (<c>${run.scheduledAt}</c>) of a scheduled or backfilled run.</summary>
+    public DateTimeOffset? ScheduledAt { get; init; }
+
     public double? DurationMs { get; init; }
 }
 
@@ -63,4 +69,6 @@ public sealed record RunSummaryDto(
     string State,
     DateTimeOffset CreatedAt,
     DateTimeOffset? StartedAt,
-    DateTimeOffset? FinishedAt);
+    DateTimeOffset? FinishedAt,
+    string Trigger,
+    DateTimeOffset? ScheduledAt);

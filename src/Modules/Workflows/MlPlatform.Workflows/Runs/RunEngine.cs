@@ -41,6 +41,18 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// <summary>Adds a new run with its steps, makes the root steps ready and schedules them.</summary>
     public async Task<WorkflowRun> StartAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken)
     {
+        var created = Prepare(run, definition);
+        await db.SaveChangesAsync(cancellationToken);
+        await AfterCommitAsync(run, created, cancellationToken);
+        return run;
+    }
+
+    /// <summary>
+    /// Adds a new run with its steps to the context (not saved) and returns the attempts to schedule
+    /// after the commit (<see cref="AfterCommitAsync"/>), for callers that start runs inside their own transaction.
+    /// </summary>
+    public List<StepAttempt> Prepare(WorkflowRun run, WorkflowDefinition definition)
+    {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(definition);
         var now = run.CreatedAt;
@@ -63,10 +75,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         db.AddIntegrationEvent(new RunStarted(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         var created = new List<StepAttempt>();
         Advance(run, steps, definition, now, created);
-        await db.SaveChangesAsync(cancellationToken);
+        return created;
+    }
+
+    public async Task AfterCommitAsync(WorkflowRun run, IReadOnlyCollection<StepAttempt> created, CancellationToken cancellationToken)
+    {
         await ScheduleAsync(created, cancellationToken);
         await ScheduleDeadlineAsync(run, cancellationToken);
-        return run;
     }
 
     /// <summary>
@@ -559,7 +574,10 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         ArgumentNullException.ThrowIfNull(run);
         var outputs = steps.Where(s => s.State == StepStates.Succeeded && s.Outputs is not null)
             .ToDictionary(s => s.StepId, s => JsonNode.Parse(s.Outputs!) as JsonObject ?? [], StringComparer.Ordinal);
-        return new TemplateScope(run.Id, run.WorkflowName, run.Version, JsonNode.Parse(run.Parameters) as JsonObject ?? [], outputs);
+        return new TemplateScope(run.Id, run.WorkflowName, run.Version, JsonNode.Parse(run.Parameters) as JsonObject ?? [], outputs)
+        {
+            ScheduledAt = run.ScheduledAt ?? run.CreatedAt,
+        };
     }
 
     private void FailStep(WorkflowRun run, RunStep step, int attemptNumber, string? error, DateTimeOffset now)

@@ -14,6 +14,14 @@ public static class RunStates
     public static bool IsTerminal(string state) => state is Succeeded or Failed or Cancelled;
 }
 
+public static class RunTriggers
+{
+    public const string Api = "api";
+    public const string Schedule = "schedule";
+    public const string Backfill = "backfill";
+    public const string Event = "event";
+}
+
 public static class StepStates
 {
     public const string Pending = "pending";
@@ -66,6 +74,12 @@ public sealed class WorkflowRun
     public DateTimeOffset? StartedAt { get; set; }
 
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>What started it: <see cref="RunTriggers"/>.</summary>
+    public string Trigger { get; set; } = RunTriggers.Api;
+
+    /// <summary>The logical time of a scheduled or backfilled run (its cron fire time).</summary>
+    public DateTimeOffset? ScheduledAt { get; set; }
 
     /// <summary>When the run fails for running too long (the definition's <c>timeout</c>); null for none.</summary>
     public DateTimeOffset? DeadlineAt { get; set; }

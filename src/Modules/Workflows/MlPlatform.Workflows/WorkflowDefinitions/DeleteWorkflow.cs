@@ -28,6 +28,7 @@ public sealed class DeleteWorkflowHandler(WorkflowsDbContext db, IProjectAuthori
                 ?? throw new NotFoundException("Workflow", command.Name);
             workflow.DeletedAt = clock.GetUtcNow();
             workflow.DeletedBy = command.Caller.SubjectId();
+            await Schedules.ScheduleSync.RemoveAsync(db, workflow.Id, cancellationToken);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);

@@ -81,6 +81,7 @@ public sealed class SubmitWorkflowHandler(WorkflowsDbContext db, IProjectAuthori
                 CreatedBy = caller,
             };
             db.WorkflowVersions.Add(version);
+            await Schedules.ScheduleSync.ApplyAsync(db, workflow, valid.Definition, now, cancellationToken);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
