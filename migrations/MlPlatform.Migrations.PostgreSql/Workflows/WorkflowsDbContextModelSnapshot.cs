@@ -536,6 +536,11 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasColumnType("character varying(16)")
                         .HasColumnName("trigger");
 
+                    b.Property<string>("TriggerKey")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("trigger_key");
+
                     b.Property<int>("Version")
                         .HasColumnType("integer")
                         .HasColumnName("version");
@@ -562,6 +567,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
 
                     b.HasIndex("WorkflowId", "State")
                         .HasDatabaseName("ix_runs_workflow_id_state");
+
+                    b.HasIndex("WorkflowId", "TriggerKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_runs_workflow_id_trigger_key");
 
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
@@ -630,6 +639,47 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("schedules", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("EventType")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)")
+                        .HasColumnName("event_type");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("integer")
+                        .HasColumnName("ordinal");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("rule");
+
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("workflow_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_event_triggers");
+
+                    b.HasIndex("EventType")
+                        .HasDatabaseName("ix_event_triggers_event_type");
+
+                    b.HasIndex("WorkflowId")
+                        .HasDatabaseName("ix_event_triggers_workflow_id");
+
+                    b.ToTable("event_triggers", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
@@ -688,6 +738,16 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_schedules_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_event_triggers_workflows_workflow_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -530,6 +530,11 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasColumnType("TEXT")
                         .HasColumnName("trigger");
 
+                    b.Property<string>("TriggerKey")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trigger_key");
+
                     b.Property<int>("Version")
                         .HasColumnType("INTEGER")
                         .HasColumnName("version");
@@ -556,6 +561,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
 
                     b.HasIndex("WorkflowId", "State")
                         .HasDatabaseName("ix_runs_workflow_id_state");
+
+                    b.HasIndex("WorkflowId", "TriggerKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_runs_workflow_id_trigger_key");
 
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
@@ -624,6 +633,47 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("schedules", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("EventType")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("event_type");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ordinal");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule");
+
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_event_triggers");
+
+                    b.HasIndex("EventType")
+                        .HasDatabaseName("ix_event_triggers_event_type");
+
+                    b.HasIndex("WorkflowId")
+                        .HasDatabaseName("ix_event_triggers_workflow_id");
+
+                    b.ToTable("event_triggers", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
@@ -682,6 +732,16 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_schedules_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_event_triggers_workflows_workflow_id");
                 });
 #pragma warning restore 612, 618
         }

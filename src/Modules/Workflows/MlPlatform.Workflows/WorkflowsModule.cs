@@ -32,6 +32,8 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         services.AddSingleton<DefinitionCache>();
         services.AddScoped<RunEngine>();
         services.AddScoped<RunStarter>();
+        // Every integration event reaches the trigger rules (one indexed query when none match its type).
+        services.AddScoped(typeof(SharedKernel.Messaging.IIntegrationEventHandler<>), typeof(Triggers.EventTriggerHandler<>));
     }
 
     /// <summary>

@@ -92,6 +92,11 @@ public static class DefinitionJson
             root["maxActiveRuns"] = maxActiveRuns;
         }
 
+        if (definition.Triggers.Count > 0)
+        {
+            root["triggers"] = new JsonArray(definition.Triggers.Select(t => (JsonNode?)Triggers.EventTriggerRules.ToJson(t)).ToArray());
+        }
+
         if (definition.Timeout is { } runTimeout)
         {
             root["timeout"] = Durations.Format(runTimeout);

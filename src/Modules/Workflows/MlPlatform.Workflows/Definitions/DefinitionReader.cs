@@ -14,7 +14,7 @@ public sealed record DefinitionError(string Path, string Message);
 /// </summary>
 internal sealed class DefinitionReader
 {
-    private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns", "timeout"];
+    private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns", "timeout", "triggers"];
     private static readonly string[] ParameterFields = ["type", "default", "description"];
     private static readonly string[] StepFields = ["id", "type", "params", "dependsOn", "retries", "timeout", "when"];
     private static readonly string[] RetryFields = ["max", "backoff", "maxDelay"];
@@ -64,7 +64,8 @@ internal sealed class DefinitionReader
             }
         }
 
-        return new WorkflowDefinition(name, description, parameters, steps, schedule, maxActiveRuns) { Timeout = timeout };
+        var triggers = Triggers.EventTriggerRules.Read(obj["triggers"], _errors);
+        return new WorkflowDefinition(name, description, parameters, steps, schedule, maxActiveRuns) { Timeout = timeout, Triggers = triggers };
     }
 
     private List<WorkflowParameter> ReadParameters(JsonNode? node)

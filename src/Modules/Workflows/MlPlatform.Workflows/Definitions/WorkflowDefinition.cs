@@ -18,6 +18,9 @@ public sealed record WorkflowDefinition(
 {
     /// <summary>A run still active this long after it was created fails (its running steps are cancelled).</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Rules that start a run when an integration event of the project arrives.</summary>
+    public IReadOnlyList<Triggers.EventTrigger> Triggers { get; init; } = [];
 }
 
 /// <summary>A run parameter; one without a default must be given when a run starts.</summary>

@@ -51,6 +51,8 @@ internal sealed class WorkflowRunConfiguration : IEntityTypeConfiguration<Runs.W
         builder.HasIndex(r => new { r.ProjectId, r.WorkflowName, r.State });
         builder.HasIndex(r => new { r.WorkflowId, r.State });
         builder.Property(r => r.Trigger).HasMaxLength(16);
+        builder.Property(r => r.TriggerKey).HasMaxLength(100);
+        builder.HasIndex(r => new { r.WorkflowId, r.TriggerKey }).IsUnique();
     }
 }
 
@@ -133,5 +135,19 @@ internal sealed class WorkflowScheduleConfiguration : IEntityTypeConfiguration<S
         builder.Property(s => s.Overlap).HasMaxLength(16);
         builder.HasIndex(s => s.NextFireAt);
         builder.HasOne<Workflow>().WithMany().HasForeignKey(s => s.WorkflowId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class EventTriggerRowConfiguration : IEntityTypeConfiguration<Triggers.EventTriggerRow>
+{
+    public void Configure(EntityTypeBuilder<Triggers.EventTriggerRow> builder)
+    {
+        builder.ToTable("event_triggers");
+        builder.HasKey(t => t.Id);
+        builder.Property(t => t.Id).ValueGeneratedNever();
+        builder.Property(t => t.EventType).HasMaxLength(300);
+        builder.HasIndex(t => t.EventType);
+        builder.HasIndex(t => t.WorkflowId);
+        builder.HasOne<Workflow>().WithMany().HasForeignKey(t => t.WorkflowId).OnDelete(DeleteBehavior.Cascade);
     }
 }

@@ -26,4 +26,6 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public DbSet<StepLogLine> StepLogs => Set<StepLogLine>();
 
     public DbSet<Schedules.WorkflowSchedule> Schedules => Set<Schedules.WorkflowSchedule>();
+
+    public DbSet<Triggers.EventTriggerRow> EventTriggers => Set<Triggers.EventTriggerRow>();
 }

@@ -78,6 +78,9 @@ public sealed class WorkflowRun
     /// <summary>What started it: <see cref="RunTriggers"/>.</summary>
     public string Trigger { get; set; } = RunTriggers.Api;
 
+    /// <summary>What started it exactly, unique per workflow (an event and a rule), so a redelivered event starts no second run.</summary>
+    public string? TriggerKey { get; set; }
+
     /// <summary>The logical time of a scheduled or backfilled run (its cron fire time).</summary>
     public DateTimeOffset? ScheduledAt { get; set; }
 

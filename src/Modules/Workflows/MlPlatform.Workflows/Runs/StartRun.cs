@@ -48,6 +48,9 @@ public sealed class RunStarter(WorkflowsDbContext db, DefinitionCache definition
         return run;
     }
 
+    public async Task StartPreparedAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken) =>
+        await engine.StartAsync(run, definition, cancellationToken);
+
     /// <summary>A run (not yet stored) with its parameters checked: every problem at once, each at its path.</summary>
     public WorkflowRun NewRun(Workflow workflow, WorkflowVersion version, WorkflowDefinition definition, JsonObject? given, string trigger, DateTimeOffset? scheduledAt, Guid? createdBy)
     {
