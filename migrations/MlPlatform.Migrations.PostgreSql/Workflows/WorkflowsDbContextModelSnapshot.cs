@@ -100,6 +100,48 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("outbox_messages", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolLease", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Pool")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("pool");
+
+                    b.HasKey("AttemptId")
+                        .HasName("pk_pool_leases");
+
+                    b.HasIndex("Pool", "ExpiresAt")
+                        .HasDatabaseName("ix_pool_leases_pool_expires_at");
+
+                    b.ToTable("pool_leases", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("name");
+
+                    b.Property<long>("Revision")
+                        .HasColumnType("bigint")
+                        .HasColumnName("revision");
+
+                    b.HasKey("Name")
+                        .HasName("pk_pools");
+
+                    b.ToTable("pools", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.Workflow", b =>
                 {
                     b.Property<Guid>("Id")
@@ -392,6 +434,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.Property<int>("Number")
                         .HasColumnType("integer")
                         .HasColumnName("number");
+
+                    b.Property<string>("Pool")
+                        .HasColumnType("text")
+                        .HasColumnName("pool");
 
                     b.Property<Guid>("RunId")
                         .HasColumnType("uuid")

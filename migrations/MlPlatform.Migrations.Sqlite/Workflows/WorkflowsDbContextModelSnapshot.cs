@@ -94,6 +94,48 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolLease", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Pool")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("pool");
+
+                    b.HasKey("AttemptId")
+                        .HasName("pk_pool_leases");
+
+                    b.HasIndex("Pool", "ExpiresAt")
+                        .HasDatabaseName("ix_pool_leases_pool_expires_at");
+
+                    b.ToTable("pool_leases", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<long>("Revision")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("revision");
+
+                    b.HasKey("Name")
+                        .HasName("pk_pools");
+
+                    b.ToTable("pools", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.Workflow", b =>
                 {
                     b.Property<Guid>("Id")
@@ -386,6 +428,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.Property<int>("Number")
                         .HasColumnType("INTEGER")
                         .HasColumnName("number");
+
+                    b.Property<string>("Pool")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("pool");
 
                     b.Property<Guid>("RunId")
                         .HasColumnType("TEXT")

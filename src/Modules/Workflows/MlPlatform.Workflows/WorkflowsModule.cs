@@ -22,6 +22,7 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
     protected override void AddModuleServices(IServiceCollection services, ModuleContext context)
     {
         services.AddSingleton(HttpStepOptions.Read(context.Configuration));
+        services.AddSingleton(Concurrency.PoolOptions.Read(context.Configuration));
         services.AddSingleton<IStepTypeRegistry, StepTypeRegistry>();
         services.AddSingleton<DefinitionProcessor>();
         services.AddHostedService<StepTypeRegistryCheck>();

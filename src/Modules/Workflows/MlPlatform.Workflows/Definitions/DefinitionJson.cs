@@ -72,6 +72,11 @@ public static class DefinitionJson
                 node["when"] = step.When;
             }
 
+            if (step.Pool is not null)
+            {
+                node["pool"] = step.Pool;
+            }
+
             steps.Add(node);
         }
 

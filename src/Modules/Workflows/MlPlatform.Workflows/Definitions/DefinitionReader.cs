@@ -16,7 +16,7 @@ internal sealed class DefinitionReader
 {
     private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns", "timeout", "triggers"];
     private static readonly string[] ParameterFields = ["type", "default", "description"];
-    private static readonly string[] StepFields = ["id", "type", "params", "dependsOn", "retries", "timeout", "when"];
+    private static readonly string[] StepFields = ["id", "type", "params", "dependsOn", "retries", "timeout", "when", "pool"];
     private static readonly string[] RetryFields = ["max", "backoff", "maxDelay"];
     private static readonly string[] ScheduleFields = ["cron", "timeZone", "overlap", "catchUp"];
 
@@ -235,7 +235,14 @@ internal sealed class DefinitionReader
             when = null;
         }
 
-        return new StepDefinition(id, type, parameters, dependsOn, retries, timeout, when);
+        var pool = OptionalString(step, path, "pool");
+        if (pool is not null && !Concurrency.Pools.NamePattern().IsMatch(pool))
+        {
+            Error(DefinitionPaths.Member(path, "pool"), "A pool name is 1 to 63 lower-case letters, digits, '-' or '_'.");
+            pool = null;
+        }
+
+        return new StepDefinition(id, type, parameters, dependsOn, retries, timeout, when) { Pool = pool };
     }
 
     private RetryPolicy? ReadRetries(JsonNode node, string path)

@@ -33,7 +33,11 @@ public sealed record StepDefinition(
     IReadOnlyList<string> DependsOn,
     RetryPolicy? Retries,
     TimeSpan? Timeout,
-    string? When);
+    string? When)
+{
+    /// <summary>A named concurrency pool (Workflows:Pools:&lt;name&gt; slots, shared by every run on every host) an attempt holds a lease in while it runs.</summary>
+    public string? Pool { get; init; }
+}
 
 /// <summary>
 /// Up to <see cref="Max"/> retries after the first attempt; the n-th retry waits about

@@ -151,3 +151,25 @@ internal sealed class EventTriggerRowConfiguration : IEntityTypeConfiguration<Tr
         builder.HasOne<Workflow>().WithMany().HasForeignKey(t => t.WorkflowId).OnDelete(DeleteBehavior.Cascade);
     }
 }
+
+internal sealed class PoolRowConfiguration : IEntityTypeConfiguration<Concurrency.PoolRow>
+{
+    public void Configure(EntityTypeBuilder<Concurrency.PoolRow> builder)
+    {
+        builder.ToTable("pools");
+        builder.HasKey(p => p.Name);
+        builder.Property(p => p.Name).HasMaxLength(63);
+    }
+}
+
+internal sealed class PoolLeaseConfiguration : IEntityTypeConfiguration<Concurrency.PoolLease>
+{
+    public void Configure(EntityTypeBuilder<Concurrency.PoolLease> builder)
+    {
+        builder.ToTable("pool_leases");
+        builder.HasKey(l => l.AttemptId);
+        builder.Property(l => l.AttemptId).ValueGeneratedNever();
+        builder.Property(l => l.Pool).HasMaxLength(63);
+        builder.HasIndex(l => new { l.Pool, l.ExpiresAt });
+    }
+}

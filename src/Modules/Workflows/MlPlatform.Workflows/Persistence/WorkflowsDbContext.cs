@@ -28,4 +28,8 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public DbSet<Schedules.WorkflowSchedule> Schedules => Set<Schedules.WorkflowSchedule>();
 
     public DbSet<Triggers.EventTriggerRow> EventTriggers => Set<Triggers.EventTriggerRow>();
+
+    public DbSet<Concurrency.PoolRow> Pools => Set<Concurrency.PoolRow>();
+
+    public DbSet<Concurrency.PoolLease> PoolLeases => Set<Concurrency.PoolLease>();
 }

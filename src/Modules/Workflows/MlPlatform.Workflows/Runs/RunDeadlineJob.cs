@@ -20,7 +20,7 @@ public sealed class RunDeadlineJob(RunEngine engine) : IJob
         ArgumentNullException.ThrowIfNull(context);
         if (Guid.TryParse(context.MergedJobDataMap.GetString(RunKey), out var runId))
         {
-            await engine.StopAsync(runId, timedOut: true, cancellationToken);
+            await engine.TimeOutAsync(runId, cancellationToken);
         }
     }
 
@@ -35,7 +35,16 @@ public sealed class RunDeadlineJob(RunEngine engine) : IJob
             .Select(r => r.Id).Take(100).ToListAsync(cancellationToken);
         foreach (var runId in runs)
         {
-            await engine.StopAsync(runId, timedOut: true, cancellationToken);
+            await engine.TimeOutAsync(runId, cancellationToken);
+        }
+
+        // Waiting runs whose admission was lost (a host died between a finish and the admission).
+        var stale = now - OrphanedAttemptSweep.Grace;
+        var workflows = await db.Runs.AsNoTracking().Where(r => r.State == RunStates.Waiting && r.CreatedAt < stale)
+            .Select(r => r.WorkflowId).Distinct().Take(100).ToListAsync(cancellationToken);
+        foreach (var workflowId in workflows)
+        {
+            await engine.AdmitAsync(workflowId, cancellationToken);
         }
     }
 }

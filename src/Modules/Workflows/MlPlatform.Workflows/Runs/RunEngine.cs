@@ -30,7 +30,7 @@ public abstract record AttemptOutcome
 /// became ready, skipped or cancelled, and records the events; the attempts it created are handed
 /// to Quartz after the commit, so a trigger never fires for an attempt that is not yet visible.
 /// </summary>
-public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers)
+public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers, Concurrency.PoolOptions pools)
 {
     public const string AttemptGroup = "workflow-attempts";
     public const string AttemptKey = "attempt";
@@ -74,14 +74,77 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         db.RunSteps.AddRange(steps);
         db.AddIntegrationEvent(new RunStarted(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         var created = new List<StepAttempt>();
+        if (definition.MaxActiveRuns is not null)
+        {
+            // Admitted after the commit under the workflow's lock, which counts the active runs.
+            run.State = RunStates.Waiting;
+            return created;
+        }
+
         Advance(run, steps, definition, now, created);
         return created;
     }
 
     public async Task AfterCommitAsync(WorkflowRun run, IReadOnlyCollection<StepAttempt> created, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(run);
         await ScheduleAsync(created, cancellationToken);
         await ScheduleDeadlineAsync(run, cancellationToken);
+        if (run.State == RunStates.Waiting)
+        {
+            await AdmitAsync(run.WorkflowId, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Admits waiting runs of a workflow, oldest first, while fewer than its maxActiveRuns (of the
+    /// latest version) are queued or running. The count is read under the workflow row's lock, and
+    /// derived from the runs themselves: nothing to leak when a host dies (a later finish or the sweep admits).
+    /// </summary>
+    public async Task AdmitAsync(Guid workflowId, CancellationToken cancellationToken)
+    {
+        var admitted = new List<(WorkflowRun Run, List<StepAttempt> Attempts)>();
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await db.Workflows.Where(w => w.Id == workflowId).ExecuteUpdateAsync(u => u.SetProperty(w => w.UpdatedAt, w => w.UpdatedAt), cancellationToken);
+            var latest = await db.Workflows.AsNoTracking().Where(w => w.Id == workflowId)
+                .Join(db.WorkflowVersions, w => new { w.Id, V = w.LatestVersion }, v => new { Id = v.WorkflowId, V = v.Version }, (w, v) => v.Id)
+                .SingleAsync(cancellationToken);
+            var limit = (await definitions.GetAsync(db, latest, cancellationToken)).MaxActiveRuns ?? int.MaxValue;
+            var active = await db.Runs.CountAsync(r => r.WorkflowId == workflowId && (r.State == RunStates.Queued || r.State == RunStates.Running), cancellationToken);
+            var free = limit - active;
+            if (free <= 0)
+            {
+                return;
+            }
+
+            var waiting = await db.Runs.AsNoTracking().Where(r => r.WorkflowId == workflowId && r.State == RunStates.Waiting)
+                .OrderBy(r => r.CreatedAt).ThenBy(r => r.Id).Select(r => r.Id).Take(free).ToListAsync(cancellationToken);
+            foreach (var runId in waiting)
+            {
+                await LockAsync(runId, cancellationToken);
+                var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+                if (run.State != RunStates.Waiting)
+                {
+                    continue;
+                }
+
+                run.State = RunStates.Queued;
+                var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+                var created = new List<StepAttempt>();
+                Advance(run, steps, await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken), clock.GetUtcNow(), created);
+                admitted.Add((run, created));
+            }
+
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        foreach (var (run, attempts) in admitted)
+        {
+            await ScheduleAsync(attempts, cancellationToken);
+        }
     }
 
     /// <summary>
@@ -92,11 +155,35 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     {
         var now = clock.GetUtcNow();
         var claimed = await db.StepAttempts
-            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued && a.Pool == null)
             .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
         if (claimed == 0)
         {
-            return false;
+            // A step in a pool needs a free slot first; without one it is tried again a little later.
+            var pooled = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId && a.State == AttemptStates.Queued && a.Pool != null)
+                .Select(a => a.Pool).SingleOrDefaultAsync(cancellationToken);
+            if (pooled is null)
+            {
+                return false;
+            }
+
+            var size = pools.Sizes.TryGetValue(pooled, out var slots) ? slots : 1;
+            if (!await Concurrency.Pools.TryAcquireAsync(db, pooled, size, attemptId, now, cancellationToken))
+            {
+                var later = now + Concurrency.Pools.RetryAfter;
+                await db.StepAttempts.Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+                    .ExecuteUpdateAsync(s => s.SetProperty(a => a.ScheduledFor, later), cancellationToken);
+                await ScheduleAsync([new StepAttempt { Id = attemptId, State = AttemptStates.Queued, ScheduledFor = later }], cancellationToken);
+                return false;
+            }
+
+            claimed = await db.StepAttempts
+                .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+                .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
+            if (claimed == 0)
+            {
+                return false;
+            }
         }
 
         // The step and the run show "running" from their first attempt on; these only ever move
@@ -120,6 +207,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         ArgumentNullException.ThrowIfNull(outcome);
         var created = new List<StepAttempt>();
         var attemptRunId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        var admitNext = false;
+        var workflowId = Guid.Empty;
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
             db.ChangeTracker.Clear();
@@ -130,7 +219,14 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 return false;
             }
 
+            if (attempt.Pool is not null)
+            {
+                // A waiting or finished attempt holds no slot; a resumed one takes one again.
+                await Concurrency.Pools.ReleaseAsync(db, attempt.Id, cancellationToken);
+            }
+
             var run = await db.Runs.SingleAsync(r => r.Id == attempt.RunId, cancellationToken);
+            workflowId = run.WorkflowId;
             var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
             var step = steps.Single(s => s.Id == attempt.RunStepId);
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
@@ -173,7 +269,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     if (failed.Retryable && attempt.Number <= allowed)
                     {
                         var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
-                        var next = NewAttempt(step, attempt.Number + 1, now + delay);
+                        var next = NewAttempt(step, attempt.Number + 1, now + delay, stepDefinition.Pool);
                         step.State = StepStates.Ready;
                         step.Error = attempt.Error;
                         created.Add(next);
@@ -197,6 +293,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             if (!RunStates.IsTerminal(run.State))
             {
                 Advance(run, steps, definition, now, created);
+                admitNext = RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
             }
 
             await db.SaveChangesAsync(cancellationToken);
@@ -204,6 +301,11 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         await ScheduleAsync(created, cancellationToken);
+        if (admitNext)
+        {
+            await AdmitAsync(workflowId, cancellationToken);
+        }
+
         return true;
     }
 
@@ -211,7 +313,34 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// Cancels a run that has not finished: its pending, ready and queued work is cancelled at once;
     /// running attempts see the run's state and stop (their tokens are cancelled).
     /// </summary>
-    public Task<bool> CancelAsync(Guid runId, CancellationToken cancellationToken) => StopAsync(runId, timedOut: false, cancellationToken);
+    public async Task<bool> CancelAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var stopped = await StopAsync(runId, timedOut: false, cancellationToken);
+        await AdmitAfterStopAsync(runId, stopped, cancellationToken);
+        return stopped;
+    }
+
+    private async Task AdmitAfterStopAsync(Guid runId, bool stopped, CancellationToken cancellationToken)
+    {
+        if (!stopped)
+        {
+            return;
+        }
+
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.WorkflowId, r.WorkflowVersionId }).SingleAsync(cancellationToken);
+        if ((await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken)).MaxActiveRuns is not null)
+        {
+            await AdmitAsync(run.WorkflowId, cancellationToken);
+        }
+    }
+
+    /// <summary>Fails a run past its deadline (see <see cref="StopAsync"/>) and admits a waiting run in its place.</summary>
+    public async Task<bool> TimeOutAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var stopped = await StopAsync(runId, timedOut: true, cancellationToken);
+        await AdmitAfterStopAsync(runId, stopped, cancellationToken);
+        return stopped;
+    }
 
     /// <summary>
     /// Stops a run: cancelled by a user, or failed because it ran past its deadline (only if the
@@ -531,7 +660,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 {
                     step.State = StepStates.Ready;
                     // Numbers go on after a retry of the run or a step marked by hand.
-                    created.Add(NewAttempt(step, step.Attempts + 1, now));
+                    created.Add(NewAttempt(step, step.Attempts + 1, now, stepDefinition.Pool));
                 }
             }
         }
@@ -606,7 +735,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
     }
 
-    private StepAttempt NewAttempt(RunStep step, int number, DateTimeOffset at)
+    private StepAttempt NewAttempt(RunStep step, int number, DateTimeOffset at, string? pool)
     {
         step.Attempts = number;
         var attempt = new StepAttempt
@@ -617,6 +746,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             Number = number,
             State = AttemptStates.Queued,
             ScheduledFor = at,
+            Pool = pool,
         };
         db.StepAttempts.Add(attempt);
         return attempt;

@@ -3,13 +3,16 @@ namespace MlPlatform.Workflows.Runs;
 /// <summary>The states, as stored (strings, so the database and the API read the same).</summary>
 public static class RunStates
 {
+    /// <summary>Held back by the workflow's maxActiveRuns; admitted (queued) in creation order as active runs finish.</summary>
+    public const string Waiting = "waiting";
+
     public const string Queued = "queued";
     public const string Running = "running";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 
-    public static readonly IReadOnlyList<string> All = [Queued, Running, Succeeded, Failed, Cancelled];
+    public static readonly IReadOnlyList<string> All = [Waiting, Queued, Running, Succeeded, Failed, Cancelled];
 
     public static bool IsTerminal(string state) => state is Succeeded or Failed or Cancelled;
 }
@@ -155,6 +158,9 @@ public sealed class StepAttempt
 
     /// <summary>What a suspended step asked to be handed back when it resumes (JSON).</summary>
     public string? SuspendState { get; set; }
+
+    /// <summary>The concurrency pool the step runs in (copied from the definition), or null.</summary>
+    public string? Pool { get; set; }
 
     /// <summary>The signal (JSON object) delivered to a step waiting for one, e.g. an approval decision.</summary>
     public string? Signal { get; set; }

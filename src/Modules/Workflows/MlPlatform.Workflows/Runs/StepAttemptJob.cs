@@ -104,7 +104,7 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
 
         string? runStopped = null;
         using var stopWatching = new CancellationTokenSource();
-        var watcher = WatchForCancelAsync(services, run.Id, attemptToken, reason => runStopped = reason, stopWatching.Token);
+        var watcher = WatchForCancelAsync(services, run.Id, attempt.Pool is null ? null : attempt.Id, attemptToken, reason => runStopped = reason, stopWatching.Token);
         await using var log = new StoredStepLogger(
             services.GetRequiredService<IServiceScopeFactory>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("MlPlatform.Workflows.Steps"),
@@ -177,18 +177,27 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
     }
 
     /// <summary>
-    /// Cancels the attempt's token when its run is cancelled, wherever the cancel was accepted. Only
-    /// steps that run longer than one poll interval pay for a query.
+    /// Cancels the attempt's token when its run is cancelled, wherever the cancel was accepted, and
+    /// renews the attempt's pool lease. Only steps that run longer than one poll interval pay for a query.
     /// </summary>
-    private static async Task WatchForCancelAsync(IServiceProvider services, Guid runId, CancellationTokenSource attempt, Action<string> stopped, CancellationToken stop)
+    private static async Task WatchForCancelAsync(IServiceProvider services, Guid runId, Guid? pooledAttempt, CancellationTokenSource attempt, Action<string> stopped, CancellationToken stop)
     {
         try
         {
             await using var scope = services.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<WorkflowsDbContext>();
+            var clock = services.GetRequiredService<TimeProvider>();
+            var renewed = clock.GetUtcNow();
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(CancelPoll, stop);
+                if (pooledAttempt is { } pooled && clock.GetUtcNow() - renewed >= Concurrency.Pools.RenewEvery)
+                {
+                    // The slot stays this host's while it runs the attempt; if the host dies, it expires.
+                    renewed = clock.GetUtcNow();
+                    await Concurrency.Pools.RenewAsync(db, pooled, renewed, stop);
+                }
+
                 var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.State, r.Error }).SingleAsync(stop);
                 if (RunStates.IsTerminal(run.State))
                 {

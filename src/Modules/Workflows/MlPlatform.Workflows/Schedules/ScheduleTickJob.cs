@@ -142,5 +142,5 @@ public sealed class ScheduleTickJob(IServiceScopeFactory scopes, TimeProvider cl
     }
 
     private static IQueryable<WorkflowRun> ActiveScheduledRuns(WorkflowsDbContext db, Guid workflowId) =>
-        db.Runs.Where(r => r.WorkflowId == workflowId && r.Trigger == RunTriggers.Schedule && (r.State == RunStates.Queued || r.State == RunStates.Running));
+        db.Runs.Where(r => r.WorkflowId == workflowId && r.Trigger == RunTriggers.Schedule && (r.State == RunStates.Waiting || r.State == RunStates.Queued || r.State == RunStates.Running));
 }
