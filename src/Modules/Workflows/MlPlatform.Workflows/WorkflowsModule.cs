@@ -23,6 +23,8 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
     {
         services.AddSingleton(HttpStepOptions.Read(context.Configuration));
         services.AddSingleton(Concurrency.PoolOptions.Read(context.Configuration));
+        services.AddHttpClient(HttpStep.ClientName, c => c.Timeout = TimeSpan.FromMinutes(10))
+            .ConfigurePrimaryHttpMessageHandler(() => new System.Net.Http.SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
         services.AddSingleton<IStepTypeRegistry, StepTypeRegistry>();
         services.AddSingleton<DefinitionProcessor>();
         services.AddHostedService<StepTypeRegistryCheck>();

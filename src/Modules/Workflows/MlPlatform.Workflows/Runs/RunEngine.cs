@@ -371,6 +371,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             run.State = RunStates.Cancelled;
             run.Error = "Cancelled.";
         }
+
+        WorkflowMetrics.RunFinished(run.State);
         var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
         var open = await db.StepAttempts.Where(a => a.RunId == runId && (a.State == AttemptStates.Queued || a.State == AttemptStates.Running)).ToListAsync(cancellationToken);
         foreach (var attempt in open)
@@ -725,12 +727,14 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         if (failed.Count > 0)
         {
             run.State = RunStates.Failed;
+            WorkflowMetrics.RunFinished(run.State);
             run.Error = Truncate($"Failed steps: {string.Join(", ", failed)}.");
             db.AddIntegrationEvent(new RunFailed(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version, run.Error), clock);
         }
         else
         {
             run.State = RunStates.Succeeded;
+            WorkflowMetrics.RunFinished(run.State);
             db.AddIntegrationEvent(new RunSucceeded(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         }
     }

@@ -127,6 +127,8 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             State = attempt.SuspendState is null ? null : JsonNode.Parse(attempt.SuspendState),
             Signal = attempt.Signal is null ? null : JsonNode.Parse(attempt.Signal) as JsonObject,
         };
+        var began = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        WorkflowMetrics.StepStarted(began - attempt.ScheduledFor);
         AttemptOutcome outcome;
         try
         {
@@ -161,6 +163,14 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             await stopWatching.CancelAsync();
             await watcher;
         }
+
+        WorkflowMetrics.StepFinished(stepDefinition.Type, outcome switch
+        {
+            AttemptOutcome.Succeeded => "succeeded",
+            AttemptOutcome.Suspended => "suspended",
+            AttemptOutcome.Cancelled => "cancelled",
+            _ => "failed",
+        }, services.GetRequiredService<TimeProvider>().GetUtcNow() - began);
 
         // The log shows why an attempt ended badly; the lines are stored before the outcome is.
         switch (outcome)
