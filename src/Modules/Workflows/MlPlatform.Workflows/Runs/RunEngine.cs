@@ -177,6 +177,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 return false;
             }
 
+            // Started when the slot was had: waiting for the pool's lock is not running.
+            now = clock.GetUtcNow();
             claimed = await db.StepAttempts
                 .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
                 .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
