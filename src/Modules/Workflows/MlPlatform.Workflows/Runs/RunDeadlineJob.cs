@@ -32,7 +32,7 @@ public sealed class RunDeadlineJob(RunEngine engine) : IJob
         var overdue = now - OrphanedAttemptSweep.Grace;
         var runs = await db.Runs.AsNoTracking()
             .Where(r => (r.State == RunStates.Queued || r.State == RunStates.Running) && r.DeadlineAt != null && r.DeadlineAt < overdue)
-            .Select(r => r.Id).Take(100).ToListAsync(cancellationToken);
+            .OrderBy(r => r.DeadlineAt).Select(r => r.Id).Take(100).ToListAsync(cancellationToken);
         foreach (var runId in runs)
         {
             await engine.TimeOutAsync(runId, cancellationToken);
@@ -41,7 +41,7 @@ public sealed class RunDeadlineJob(RunEngine engine) : IJob
         // Waiting runs whose admission was lost (a host died between a finish and the admission).
         var stale = now - OrphanedAttemptSweep.Grace;
         var workflows = await db.Runs.AsNoTracking().Where(r => r.State == RunStates.Waiting && r.CreatedAt < stale)
-            .Select(r => r.WorkflowId).Distinct().Take(100).ToListAsync(cancellationToken);
+            .Select(r => r.WorkflowId).Distinct().OrderBy(id => id).Take(100).ToListAsync(cancellationToken);
         foreach (var workflowId in workflows)
         {
             await engine.AdmitAsync(workflowId, cancellationToken);
