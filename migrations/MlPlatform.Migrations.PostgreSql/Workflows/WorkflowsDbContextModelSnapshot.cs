@@ -100,6 +100,48 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("outbox_messages", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolLease", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Pool")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("pool");
+
+                    b.HasKey("AttemptId")
+                        .HasName("pk_pool_leases");
+
+                    b.HasIndex("Pool", "ExpiresAt")
+                        .HasDatabaseName("ix_pool_leases_pool_expires_at");
+
+                    b.ToTable("pool_leases", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("name");
+
+                    b.Property<long>("Revision")
+                        .HasColumnType("bigint")
+                        .HasColumnName("revision");
+
+                    b.HasKey("Name")
+                        .HasName("pk_pools");
+
+                    b.ToTable("pools", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.Workflow", b =>
                 {
                     b.Property<Guid>("Id")
@@ -207,6 +249,96 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("workflow_versions", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Approvers")
+                        .IsRequired()
+                        .HasMaxLength(8000)
+                        .HasColumnType("character varying(8000)")
+                        .HasColumnName("approvers");
+
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("comment");
+
+                    b.Property<DateTimeOffset?>("DecidedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("decided_at");
+
+                    b.Property<Guid?>("DecidedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("decided_by");
+
+                    b.Property<string>("DecidedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("decided_by_name");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<DateTimeOffset>("RequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("requested_at");
+
+                    b.Property<string>("Roles")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("roles");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("RunStepId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_step_id");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("step_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_approvals");
+
+                    b.HasIndex("AttemptId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_approvals_attempt_id");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_approvals_run_id");
+
+                    b.HasIndex("ProjectId", "State")
+                        .HasDatabaseName("ix_approvals_project_id_state");
+
+                    b.ToTable("approvals", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.Property<Guid>("Id")
@@ -233,6 +365,20 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.Property<string>("Outputs")
                         .HasColumnType("text")
                         .HasColumnName("outputs");
+
+                    b.Property<DateTimeOffset?>("OverriddenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("overridden_at");
+
+                    b.Property<string>("OverriddenBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("overridden_by");
+
+                    b.Property<string>("OverrideComment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("override_comment");
 
                     b.Property<Guid>("RunId")
                         .HasColumnType("uuid")
@@ -289,6 +435,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasColumnType("integer")
                         .HasColumnName("number");
 
+                    b.Property<string>("Pool")
+                        .HasColumnType("text")
+                        .HasColumnName("pool");
+
                     b.Property<Guid>("RunId")
                         .HasColumnType("uuid")
                         .HasColumnName("run_id");
@@ -300,6 +450,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.Property<DateTimeOffset>("ScheduledFor")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("scheduled_for");
+
+                    b.Property<string>("Signal")
+                        .HasColumnType("text")
+                        .HasColumnName("signal");
 
                     b.Property<DateTimeOffset?>("StartedAt")
                         .HasColumnType("timestamp with time zone")
@@ -328,6 +482,45 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.ToTable("step_attempts", "workflow_engine");
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<int>("Sequence")
+                        .HasColumnType("integer")
+                        .HasColumnName("sequence");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("at");
+
+                    b.Property<string>("Level")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("level");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("character varying(4000)")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.HasKey("AttemptId", "Sequence")
+                        .HasName("pk_step_logs");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_step_logs_run_id");
+
+                    b.ToTable("step_logs", "workflow_engine");
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
                 {
                     b.Property<Guid>("Id")
@@ -341,6 +534,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.Property<Guid?>("CreatedBy")
                         .HasColumnType("uuid")
                         .HasColumnName("created_by");
+
+                    b.Property<DateTimeOffset?>("DeadlineAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("deadline_at");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
@@ -365,6 +562,10 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasColumnType("bigint")
                         .HasColumnName("revision");
 
+                    b.Property<DateTimeOffset?>("ScheduledAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("scheduled_at");
+
                     b.Property<DateTimeOffset?>("StartedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
@@ -374,6 +575,17 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
                         .HasColumnName("state");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("trigger");
+
+                    b.Property<string>("TriggerKey")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("trigger_key");
 
                     b.Property<int>("Version")
                         .HasColumnType("integer")
@@ -399,10 +611,119 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
 
+                    b.HasIndex("WorkflowId", "State")
+                        .HasDatabaseName("ix_runs_workflow_id_state");
+
+                    b.HasIndex("WorkflowId", "TriggerKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_runs_workflow_id_trigger_key");
+
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
 
                     b.ToTable("runs", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("workflow_id");
+
+                    b.Property<bool>("CatchUp")
+                        .HasColumnType("boolean")
+                        .HasColumnName("catch_up");
+
+                    b.Property<string>("Cron")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("cron");
+
+                    b.Property<DateTimeOffset?>("LastFireAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_fire_at");
+
+                    b.Property<DateTimeOffset?>("NextFireAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_fire_at");
+
+                    b.Property<string>("Overlap")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("overlap");
+
+                    b.Property<bool>("Paused")
+                        .HasColumnType("boolean")
+                        .HasColumnName("paused");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<int>("SkippedFires")
+                        .HasColumnType("integer")
+                        .HasColumnName("skipped_fires");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("time_zone");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("WorkflowId")
+                        .HasName("pk_schedules");
+
+                    b.HasIndex("NextFireAt")
+                        .HasDatabaseName("ix_schedules_next_fire_at");
+
+                    b.ToTable("schedules", "workflow_engine");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("EventType")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)")
+                        .HasColumnName("event_type");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("integer")
+                        .HasColumnName("ordinal");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("rule");
+
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("workflow_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_event_triggers");
+
+                    b.HasIndex("EventType")
+                        .HasDatabaseName("ix_event_triggers_event_type");
+
+                    b.HasIndex("WorkflowId")
+                        .HasDatabaseName("ix_event_triggers_workflow_id");
+
+                    b.ToTable("event_triggers", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
@@ -413,6 +734,16 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_workflow_versions_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_approvals_runs_run_id");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
@@ -433,6 +764,36 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.StepAttempt", null)
+                        .WithMany()
+                        .HasForeignKey("AttemptId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_step_logs_step_attempts_attempt_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_schedules_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_event_triggers_workflows_workflow_id");
                 });
 #pragma warning restore 612, 618
         }

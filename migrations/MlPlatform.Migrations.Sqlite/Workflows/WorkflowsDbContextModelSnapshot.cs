@@ -94,6 +94,48 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolLease", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Pool")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("pool");
+
+                    b.HasKey("AttemptId")
+                        .HasName("pk_pool_leases");
+
+                    b.HasIndex("Pool", "ExpiresAt")
+                        .HasDatabaseName("ix_pool_leases_pool_expires_at");
+
+                    b.ToTable("pool_leases", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<long>("Revision")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("revision");
+
+                    b.HasKey("Name")
+                        .HasName("pk_pools");
+
+                    b.ToTable("pools", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Domain.Workflow", b =>
                 {
                     b.Property<Guid>("Id")
@@ -201,6 +243,96 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("workflow_versions", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Approvers")
+                        .IsRequired()
+                        .HasMaxLength(8000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("approvers");
+
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("comment");
+
+                    b.Property<long?>("DecidedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("decided_at");
+
+                    b.Property<Guid?>("DecidedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by");
+
+                    b.Property<string>("DecidedByName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by_name");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<long>("RequestedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requested_at");
+
+                    b.Property<string>("Roles")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("roles");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<Guid>("RunStepId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_step_id");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("state");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("step_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_approvals");
+
+                    b.HasIndex("AttemptId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_approvals_attempt_id");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_approvals_run_id");
+
+                    b.HasIndex("ProjectId", "State")
+                        .HasDatabaseName("ix_approvals_project_id_state");
+
+                    b.ToTable("approvals", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.Property<Guid>("Id")
@@ -227,6 +359,20 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.Property<string>("Outputs")
                         .HasColumnType("TEXT")
                         .HasColumnName("outputs");
+
+                    b.Property<long?>("OverriddenAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("overridden_at");
+
+                    b.Property<string>("OverriddenBy")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("overridden_by");
+
+                    b.Property<string>("OverrideComment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("override_comment");
 
                     b.Property<Guid>("RunId")
                         .HasColumnType("TEXT")
@@ -283,6 +429,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasColumnType("INTEGER")
                         .HasColumnName("number");
 
+                    b.Property<string>("Pool")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("pool");
+
                     b.Property<Guid>("RunId")
                         .HasColumnType("TEXT")
                         .HasColumnName("run_id");
@@ -294,6 +444,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.Property<long>("ScheduledFor")
                         .HasColumnType("INTEGER")
                         .HasColumnName("scheduled_for");
+
+                    b.Property<string>("Signal")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("signal");
 
                     b.Property<long?>("StartedAt")
                         .HasColumnType("INTEGER")
@@ -322,6 +476,45 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.ToTable("step_attempts", (string)null);
                 });
 
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.Property<Guid>("AttemptId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempt_id");
+
+                    b.Property<int>("Sequence")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("sequence");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("at");
+
+                    b.Property<string>("Level")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("level");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("message");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.HasKey("AttemptId", "Sequence")
+                        .HasName("pk_step_logs");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_step_logs_run_id");
+
+                    b.ToTable("step_logs", (string)null);
+                });
+
             modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
                 {
                     b.Property<Guid>("Id")
@@ -335,6 +528,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.Property<Guid?>("CreatedBy")
                         .HasColumnType("TEXT")
                         .HasColumnName("created_by");
+
+                    b.Property<long?>("DeadlineAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("deadline_at");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
@@ -359,6 +556,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasColumnType("INTEGER")
                         .HasColumnName("revision");
 
+                    b.Property<long?>("ScheduledAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("scheduled_at");
+
                     b.Property<long?>("StartedAt")
                         .HasColumnType("INTEGER")
                         .HasColumnName("started_at");
@@ -368,6 +569,17 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
                         .HasColumnName("state");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trigger");
+
+                    b.Property<string>("TriggerKey")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trigger_key");
 
                     b.Property<int>("Version")
                         .HasColumnType("INTEGER")
@@ -393,10 +605,119 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
 
+                    b.HasIndex("WorkflowId", "State")
+                        .HasDatabaseName("ix_runs_workflow_id_state");
+
+                    b.HasIndex("WorkflowId", "TriggerKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_runs_workflow_id_trigger_key");
+
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
 
                     b.ToTable("runs", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_id");
+
+                    b.Property<bool>("CatchUp")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("catch_up");
+
+                    b.Property<string>("Cron")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cron");
+
+                    b.Property<long?>("LastFireAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_fire_at");
+
+                    b.Property<long?>("NextFireAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("next_fire_at");
+
+                    b.Property<string>("Overlap")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("overlap");
+
+                    b.Property<bool>("Paused")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("paused");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<int>("SkippedFires")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("skipped_fires");
+
+                    b.Property<string>("TimeZone")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("time_zone");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("WorkflowId")
+                        .HasName("pk_schedules");
+
+                    b.HasIndex("NextFireAt")
+                        .HasDatabaseName("ix_schedules_next_fire_at");
+
+                    b.ToTable("schedules", (string)null);
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("EventType")
+                        .IsRequired()
+                        .HasMaxLength(300)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("event_type");
+
+                    b.Property<int>("Ordinal")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ordinal");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("project_id");
+
+                    b.Property<string>("Rule")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule");
+
+                    b.Property<Guid>("WorkflowId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("workflow_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_event_triggers");
+
+                    b.HasIndex("EventType")
+                        .HasDatabaseName("ix_event_triggers_event_type");
+
+                    b.HasIndex("WorkflowId")
+                        .HasDatabaseName("ix_event_triggers_workflow_id");
+
+                    b.ToTable("event_triggers", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
@@ -407,6 +728,16 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_workflow_versions_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
+                        .WithMany()
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_approvals_runs_run_id");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
@@ -427,6 +758,36 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Runs.StepAttempt", null)
+                        .WithMany()
+                        .HasForeignKey("AttemptId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_step_logs_step_attempts_attempt_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_schedules_workflows_workflow_id");
+                });
+
+            modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
+                {
+                    b.HasOne("MlPlatform.Workflows.Domain.Workflow", null)
+                        .WithMany()
+                        .HasForeignKey("WorkflowId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_event_triggers_workflows_workflow_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -9,7 +9,7 @@ internal static class Definitions
     public static readonly HttpStepOptions Http = new(["api.example.com", "*.internal.test", "localhost:8080"]);
 
     public static DefinitionProcessor Processor { get; } = new(new StepTypeRegistry(
-        [new NoopStep(), new WaitStep(), new ApprovalStep(), new HttpStep(Http)]));
+        [new NoopStep(), new WaitStep(), new ApprovalStep(), new HttpStep(Http, new NoHttp())]));
 
     public static DefinitionOutcome Json(string json) => Processor.Process(json, DefinitionFormat.Json);
 
@@ -28,4 +28,10 @@ internal static class Definitions
         matching.Count.ShouldBe(1, $"expected one error at {path}; got: {string.Join(" | ", errors.Select(e => e.Path + ": " + e.Message))}");
         return matching[0];
     }
+}
+
+/// <summary>Validation never sends requests.</summary>
+internal sealed class NoHttp : IHttpClientFactory
+{
+    public HttpClient CreateClient(string name) => throw new InvalidOperationException("Validation must not send requests.");
 }

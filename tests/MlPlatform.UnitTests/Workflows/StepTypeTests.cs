@@ -91,6 +91,7 @@ public sealed class StepTypeTests
     {
         var services = new ServiceCollection();
         services.AddSingleton(new HttpStepOptions([]));
+        services.AddSingleton<IHttpClientFactory>(new NoHttp());
         services.AddStepType<NoopStep>().AddStepType<NoopStep>().AddStepType<HttpStep>();
         using var provider = services.BuildServiceProvider();
 

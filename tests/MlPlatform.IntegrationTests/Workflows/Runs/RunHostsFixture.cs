@@ -29,16 +29,25 @@ public sealed class RunHostsFixture : IAsyncLifetime
 
     private static async Task<WorkflowTestAccounts> StartAsync(DatabaseProvider provider)
     {
-        var factory = await PlatformFactory.CreateAsync(provider, services: services =>
+        // One slot in the "gpu" pool, so pooled steps visibly take turns; the http step may call the tests' local server only.
+        var settings = new Dictionary<string, string?>
+        {
+            ["Workflows:Pools:gpu"] = "1",
+            ["Workflows:Pools:wide"] = "3",
+            ["Workflows:Http:AllowedHosts"] = "127.0.0.1",
+        };
+        var factory = await PlatformFactory.CreateAsync(provider, settings: settings, services: services =>
         {
             services.AddStepType<FlakyStep>();
             services.AddStepType<SleepStep>();
             services.AddStepType<CountingStep>();
+            services.AddStepType<LogStep>();
             services.AddSingleton<RunEventLog>();
             services.AddScoped<IIntegrationEventHandler<RunStarted>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<RunSucceeded>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<RunFailed>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<StepFailed>>(sp => sp.GetRequiredService<RunEventLog>());
+            services.AddScoped<IIntegrationEventHandler<ApprovalRequested>>(sp => sp.GetRequiredService<RunEventLog>());
         });
         return await WorkflowTestAccounts.CreateAsync(factory);
     }

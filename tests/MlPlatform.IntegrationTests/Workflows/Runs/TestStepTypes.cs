@@ -59,7 +59,8 @@ public sealed class RunEventLog :
     MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.RunStarted>,
     MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.RunSucceeded>,
     MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.RunFailed>,
-    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.StepFailed>
+    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.StepFailed>,
+    MlPlatform.SharedKernel.Messaging.IIntegrationEventHandler<MlPlatform.Workflows.Contracts.Runs.ApprovalRequested>
 {
     public ConcurrentQueue<(string Type, Guid RunId, string? Step)> Events { get; } = new();
 
@@ -74,6 +75,9 @@ public sealed class RunEventLog :
 
     public Task Handle(MlPlatform.Workflows.Contracts.Runs.StepFailed integrationEvent, CancellationToken cancellationToken) =>
         Add("StepFailed", integrationEvent.RunId, $"{integrationEvent.StepId}#{integrationEvent.Attempt}");
+
+    public Task Handle(MlPlatform.Workflows.Contracts.Runs.ApprovalRequested integrationEvent, CancellationToken cancellationToken) =>
+        Add("ApprovalRequested", integrationEvent.RunId, $"{integrationEvent.StepId}:{string.Join('|', integrationEvent.Roles)}");
 
     private Task Add(string type, Guid runId, string? step)
     {
@@ -121,6 +125,43 @@ public sealed class CountingStep : StepType
         ArgumentNullException.ThrowIfNull(context);
         Executions.AddOrUpdate((context.RunId, context.StepId), 1, (_, n) => n + 1);
         await Task.Delay(FlakyStep.Number(context.Parameters["ms"]), cancellationToken);
+        return StepResult.Succeeded();
+    }
+}
+
+/// <summary>Writes 'lines' log lines, 'ms' milliseconds apart, then succeeds (or fails with 'fail').</summary>
+public sealed class LogStep : StepType
+{
+    public override string Name => "test.log";
+
+    public override string Description => "Writes numbered log lines.";
+
+    public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
+    [
+        new("lines", ParameterType.Int, Required: true, Description: "How many lines."),
+        new("ms", ParameterType.Int, Default: JsonValue.Create(0), Description: "Pause between lines."),
+        new("fail", ParameterType.Bool, Default: JsonValue.Create(false), Description: "Fail at the end."),
+    ];
+
+    public override async Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var lines = FlakyStep.Number(context.Parameters["lines"]);
+        var pause = FlakyStep.Number(context.Parameters["ms"]);
+        for (var i = 1; i <= lines; i++)
+        {
+            context.Log.Info($"line {i}");
+            if (pause > 0)
+            {
+                await Task.Delay(pause, cancellationToken);
+            }
+        }
+
+        if (context.Parameters["fail"] is JsonValue fail && fail.GetValue<bool>())
+        {
+            throw new StepFailedException("failing after the lines", retryable: false);
+        }
+
         return StepResult.Succeeded();
     }
 }

@@ -13,3 +13,20 @@ public sealed record RunFailed(Guid EventId, DateTimeOffset OccurredAt, Guid Pro
 
 /// <summary>A step failed for good (no retries left, or the failure was not retryable).</summary>
 public sealed record StepFailed(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string StepId, int Attempt, string Error) : IIntegrationEvent;
+
+/// <summary>
+/// An approval step started waiting for a decision. <paramref name="Roles"/> (project roles, or
+/// <c>Approver</c> for the approver right) and <paramref name="Approvers"/> (usernames) say who may
+/// decide, through <c>POST /api/v1/projects/{project}/runs/{runId}/steps/{stepId}/approve</c> or <c>/reject</c>.
+/// </summary>
+public sealed record ApprovalRequested(
+    Guid EventId,
+    DateTimeOffset OccurredAt,
+    Guid ProjectId,
+    Guid RunId,
+    string Workflow,
+    string StepId,
+    Guid ApprovalId,
+    string Message,
+    IReadOnlyList<string> Roles,
+    IReadOnlyList<string> Approvers) : IIntegrationEvent;

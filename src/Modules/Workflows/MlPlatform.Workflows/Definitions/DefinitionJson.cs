@@ -72,6 +72,11 @@ public static class DefinitionJson
                 node["when"] = step.When;
             }
 
+            if (step.Pool is not null)
+            {
+                node["pool"] = step.Pool;
+            }
+
             steps.Add(node);
         }
 
@@ -90,6 +95,16 @@ public static class DefinitionJson
         if (definition.MaxActiveRuns is { } maxActiveRuns)
         {
             root["maxActiveRuns"] = maxActiveRuns;
+        }
+
+        if (definition.Triggers.Count > 0)
+        {
+            root["triggers"] = new JsonArray(definition.Triggers.Select(t => (JsonNode?)Triggers.EventTriggerRules.ToJson(t)).ToArray());
+        }
+
+        if (definition.Timeout is { } runTimeout)
+        {
+            root["timeout"] = Durations.Format(runTimeout);
         }
 
         return root;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.Workflows.Definitions;
@@ -16,7 +17,7 @@ public sealed record DefinitionOutcome(IReadOnlyList<DefinitionError> Errors, Va
 /// Text in, valid definition or every error out: parse (JSON or YAML) → read → validate → normalize.
 /// Syntax errors throw <see cref="DefinitionSyntaxException"/>; everything else is collected.
 /// </summary>
-public sealed class DefinitionProcessor(IStepTypeRegistry registry)
+public sealed class DefinitionProcessor(IStepTypeRegistry registry, IntegrationEventTypes? events = null, Concurrency.PoolOptions? pools = null)
 {
     public DefinitionOutcome Process(string text, DefinitionFormat format) => Process(DefinitionDocument.Parse(text, format));
 
@@ -26,6 +27,19 @@ public sealed class DefinitionProcessor(IStepTypeRegistry registry)
         var errors = new List<DefinitionError>();
         var definition = new DefinitionReader(errors).Read(tree);
         new DefinitionValidator(registry).Validate(definition, errors);
+        Triggers.EventTriggerRules.Validate(definition, events, errors);
+        if (pools is not null)
+        {
+            for (var i = 0; i < definition.Steps.Count; i++)
+            {
+                if (definition.Steps[i].Pool is { } pool && !pools.Sizes.ContainsKey(pool))
+                {
+                    errors.Add(new DefinitionError($"steps[{i}].pool", pools.Sizes.Count == 0
+                        ? $"Unknown pool '{pool}': no pools are configured (Workflows:Pools:<name> = slots)."
+                        : $"Unknown pool '{pool}'; configured: {string.Join(", ", pools.Sizes.Keys.Order(StringComparer.Ordinal))}."));
+                }
+            }
+        }
         if (errors.Count > 0)
         {
             return new DefinitionOutcome(errors, null);

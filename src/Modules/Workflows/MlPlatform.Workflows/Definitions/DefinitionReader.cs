@@ -14,9 +14,9 @@ public sealed record DefinitionError(string Path, string Message);
 /// </summary>
 internal sealed class DefinitionReader
 {
-    private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns"];
+    private static readonly string[] RootFields = ["name", "description", "parameters", "steps", "schedule", "maxActiveRuns", "timeout", "triggers"];
     private static readonly string[] ParameterFields = ["type", "default", "description"];
-    private static readonly string[] StepFields = ["id", "type", "params", "dependsOn", "retries", "timeout", "when"];
+    private static readonly string[] StepFields = ["id", "type", "params", "dependsOn", "retries", "timeout", "when", "pool"];
     private static readonly string[] RetryFields = ["max", "backoff", "maxDelay"];
     private static readonly string[] ScheduleFields = ["cron", "timeZone", "overlap", "catchUp"];
 
@@ -54,7 +54,18 @@ internal sealed class DefinitionReader
             maxActiveRuns = Int(max, "maxActiveRuns", 1, DefinitionRules.MaxActiveRunsLimit);
         }
 
-        return new WorkflowDefinition(name, description, parameters, steps, schedule, maxActiveRuns);
+        TimeSpan? timeout = null;
+        if (obj["timeout"] is { } runTimeout)
+        {
+            timeout = Duration(runTimeout, "timeout");
+            if (timeout == TimeSpan.Zero)
+            {
+                Error("timeout", "The run timeout must be longer than zero.");
+            }
+        }
+
+        var triggers = Triggers.EventTriggerRules.Read(obj["triggers"], _errors);
+        return new WorkflowDefinition(name, description, parameters, steps, schedule, maxActiveRuns) { Timeout = timeout, Triggers = triggers };
     }
 
     private List<WorkflowParameter> ReadParameters(JsonNode? node)
@@ -224,7 +235,14 @@ internal sealed class DefinitionReader
             when = null;
         }
 
-        return new StepDefinition(id, type, parameters, dependsOn, retries, timeout, when);
+        var pool = OptionalString(step, path, "pool");
+        if (pool is not null && !Concurrency.Pools.NamePattern().IsMatch(pool))
+        {
+            Error(DefinitionPaths.Member(path, "pool"), "A pool name is 1 to 63 lower-case letters, digits, '-' or '_'.");
+            pool = null;
+        }
+
+        return new StepDefinition(id, type, parameters, dependsOn, retries, timeout, when) { Pool = pool };
     }
 
     private RetryPolicy? ReadRetries(JsonNode node, string path)

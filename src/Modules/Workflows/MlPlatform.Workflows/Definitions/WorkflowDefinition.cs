@@ -14,7 +14,14 @@ public sealed record WorkflowDefinition(
     IReadOnlyList<WorkflowParameter> Parameters,
     IReadOnlyList<StepDefinition> Steps,
     ScheduleDefinition? Schedule,
-    int? MaxActiveRuns);
+    int? MaxActiveRuns)
+{
+    /// <summary>A run still active this long after it was created fails (its running steps are cancelled).</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Rules that start a run when an integration event of the project arrives.</summary>
+    public IReadOnlyList<Triggers.EventTrigger> Triggers { get; init; } = [];
+}
 
 /// <summary>A run parameter; one without a default must be given when a run starts.</summary>
 public sealed record WorkflowParameter(string Name, ParameterType Type, JsonNode? Default, string? Description);
@@ -26,7 +33,11 @@ public sealed record StepDefinition(
     IReadOnlyList<string> DependsOn,
     RetryPolicy? Retries,
     TimeSpan? Timeout,
-    string? When);
+    string? When)
+{
+    /// <summary>A named concurrency pool (Workflows:Pools:&lt;name&gt; slots, shared by every run on every host) an attempt holds a lease in while it runs.</summary>
+    public string? Pool { get; init; }
+}
 
 /// <summary>
 /// Up to <see cref="Max"/> retries after the first attempt; the n-th retry waits about

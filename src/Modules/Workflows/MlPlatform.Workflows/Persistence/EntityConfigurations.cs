@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata.Builders;
 using MlPlatform.Workflows.Domain;
+using MlPlatform.Workflows.Runs;
 
 namespace MlPlatform.Workflows.Persistence;
 
@@ -48,6 +49,10 @@ internal sealed class WorkflowRunConfiguration : IEntityTypeConfiguration<Runs.W
         builder.Property(r => r.Revision).IsConcurrencyToken();
         builder.HasIndex(r => new { r.ProjectId, r.CreatedAt });
         builder.HasIndex(r => new { r.ProjectId, r.WorkflowName, r.State });
+        builder.HasIndex(r => new { r.WorkflowId, r.State });
+        builder.Property(r => r.Trigger).HasMaxLength(16);
+        builder.Property(r => r.TriggerKey).HasMaxLength(100);
+        builder.HasIndex(r => new { r.WorkflowId, r.TriggerKey }).IsUnique();
     }
 }
 
@@ -62,6 +67,8 @@ internal sealed class RunStepConfiguration : IEntityTypeConfiguration<Runs.RunSt
         builder.Property(s => s.Type).HasMaxLength(200);
         builder.Property(s => s.State).HasMaxLength(16);
         builder.Property(s => s.Error).HasMaxLength(4000);
+        builder.Property(s => s.OverriddenBy).HasMaxLength(200);
+        builder.Property(s => s.OverrideComment).HasMaxLength(2000);
         builder.HasIndex(s => new { s.RunId, s.StepId }).IsUnique();
         builder.HasOne<Runs.WorkflowRun>().WithMany().HasForeignKey(s => s.RunId).OnDelete(DeleteBehavior.Cascade);
     }
@@ -79,5 +86,90 @@ internal sealed class StepAttemptConfiguration : IEntityTypeConfiguration<Runs.S
         builder.HasIndex(a => new { a.RunStepId, a.Number }).IsUnique();
         builder.HasIndex(a => a.RunId);
         builder.HasOne<Runs.RunStep>().WithMany().HasForeignKey(a => a.RunStepId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class ApprovalRequestConfiguration : IEntityTypeConfiguration<Runs.ApprovalRequest>
+{
+    public void Configure(EntityTypeBuilder<Runs.ApprovalRequest> builder)
+    {
+        builder.ToTable("approvals");
+        builder.HasKey(a => a.Id);
+        builder.Property(a => a.Id).ValueGeneratedNever();
+        builder.Property(a => a.StepId).HasMaxLength(63);
+        builder.Property(a => a.Message).HasMaxLength(2000);
+        builder.Property(a => a.Roles).HasMaxLength(1000);
+        builder.Property(a => a.Approvers).HasMaxLength(8000);
+        builder.Property(a => a.State).HasMaxLength(16);
+        builder.Property(a => a.DecidedByName).HasMaxLength(200);
+        builder.Property(a => a.Comment).HasMaxLength(2000);
+        builder.HasIndex(a => a.AttemptId).IsUnique();
+        builder.HasIndex(a => new { a.ProjectId, a.State });
+        builder.HasIndex(a => a.RunId);
+        builder.HasOne<Runs.WorkflowRun>().WithMany().HasForeignKey(a => a.RunId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class StepLogLineConfiguration : IEntityTypeConfiguration<Runs.StepLogLine>
+{
+    public void Configure(EntityTypeBuilder<Runs.StepLogLine> builder)
+    {
+        builder.ToTable("step_logs");
+        builder.HasKey(l => new { l.AttemptId, l.Sequence });
+        builder.Property(l => l.Level).HasMaxLength(8);
+        builder.Property(l => l.Message).HasMaxLength(StepLogs.MaxLineLength);
+        builder.HasIndex(l => l.RunId);
+        builder.HasOne<Runs.StepAttempt>().WithMany().HasForeignKey(l => l.AttemptId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class WorkflowScheduleConfiguration : IEntityTypeConfiguration<Schedules.WorkflowSchedule>
+{
+    public void Configure(EntityTypeBuilder<Schedules.WorkflowSchedule> builder)
+    {
+        builder.ToTable("schedules");
+        builder.HasKey(s => s.WorkflowId);
+        builder.Property(s => s.WorkflowId).ValueGeneratedNever();
+        builder.Property(s => s.Cron).HasMaxLength(200);
+        builder.Property(s => s.TimeZone).HasMaxLength(100);
+        builder.Property(s => s.Overlap).HasMaxLength(16);
+        builder.HasIndex(s => s.NextFireAt);
+        builder.HasOne<Workflow>().WithMany().HasForeignKey(s => s.WorkflowId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class EventTriggerRowConfiguration : IEntityTypeConfiguration<Triggers.EventTriggerRow>
+{
+    public void Configure(EntityTypeBuilder<Triggers.EventTriggerRow> builder)
+    {
+        builder.ToTable("event_triggers");
+        builder.HasKey(t => t.Id);
+        builder.Property(t => t.Id).ValueGeneratedNever();
+        builder.Property(t => t.EventType).HasMaxLength(300);
+        builder.HasIndex(t => t.EventType);
+        builder.HasIndex(t => t.WorkflowId);
+        builder.HasOne<Workflow>().WithMany().HasForeignKey(t => t.WorkflowId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class PoolRowConfiguration : IEntityTypeConfiguration<Concurrency.PoolRow>
+{
+    public void Configure(EntityTypeBuilder<Concurrency.PoolRow> builder)
+    {
+        builder.ToTable("pools");
+        builder.HasKey(p => p.Name);
+        builder.Property(p => p.Name).HasMaxLength(63);
+    }
+}
+
+internal sealed class PoolLeaseConfiguration : IEntityTypeConfiguration<Concurrency.PoolLease>
+{
+    public void Configure(EntityTypeBuilder<Concurrency.PoolLease> builder)
+    {
+        builder.ToTable("pool_leases");
+        builder.HasKey(l => l.AttemptId);
+        builder.Property(l => l.AttemptId).ValueGeneratedNever();
+        builder.Property(l => l.Pool).HasMaxLength(63);
+        builder.HasIndex(l => new { l.Pool, l.ExpiresAt });
     }
 }

@@ -20,4 +20,16 @@ public sealed class WorkflowsDbContext(DbContextOptions<WorkflowsDbContext> opti
     public DbSet<RunStep> RunSteps => Set<RunStep>();
 
     public DbSet<StepAttempt> StepAttempts => Set<StepAttempt>();
+
+    public DbSet<ApprovalRequest> Approvals => Set<ApprovalRequest>();
+
+    public DbSet<StepLogLine> StepLogs => Set<StepLogLine>();
+
+    public DbSet<Schedules.WorkflowSchedule> Schedules => Set<Schedules.WorkflowSchedule>();
+
+    public DbSet<Triggers.EventTriggerRow> EventTriggers => Set<Triggers.EventTriggerRow>();
+
+    public DbSet<Concurrency.PoolRow> Pools => Set<Concurrency.PoolRow>();
+
+    public DbSet<Concurrency.PoolLease> PoolLeases => Set<Concurrency.PoolLease>();
 }

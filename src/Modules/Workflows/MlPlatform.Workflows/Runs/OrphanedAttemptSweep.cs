@@ -25,6 +25,8 @@ public sealed class OrphanedAttemptSweep(WorkflowsDbContext db, RunEngine engine
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
     {
+        await RunDeadlineJob.SweepAsync(db, engine, clock.GetUtcNow(), cancellationToken);
+        WorkflowMetrics.SetActiveRuns(await db.Runs.CountAsync(r => r.State == RunStates.Waiting || r.State == RunStates.Queued || r.State == RunStates.Running, cancellationToken));
         var overdue = clock.GetUtcNow() - Grace;
         var orphans = await db.StepAttempts.AsNoTracking()
             .Where(a => a.State == AttemptStates.Queued && a.ScheduledFor < overdue)

@@ -14,7 +14,7 @@ namespace MlPlatform.Workflows.Runs;
 /// <summary>A run with every step and attempt; another project's run is as unknown as a missing one.</summary>
 public sealed record GetRun(ClaimsPrincipal Caller, string Project, Guid RunId) : IQuery<RunDto>;
 
-public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetRun, RunDto>
+public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, DefinitionCache definitions, TimeProvider clock) : IQueryHandler<GetRun, RunDto>
 {
     public async ValueTask<RunDto> Handle(GetRun query, CancellationToken cancellationToken)
     {
@@ -24,6 +24,11 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
         var steps = await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
         var attempts = (await db.StepAttempts.AsNoTracking().Where(a => a.RunId == run.Id).ToListAsync(cancellationToken))
             .ToLookup(a => a.RunStepId);
+        var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+        var dependsOn = definition.Steps.ToDictionary(s => s.Id, s => s.DependsOn, StringComparer.Ordinal);
+        var approvals = (await db.Approvals.AsNoTracking().Where(a => a.RunId == run.Id).ToListAsync(cancellationToken))
+            .GroupBy(a => a.RunStepId).ToDictionary(g => g.Key, g => g.OrderByDescending(a => a.RequestedAt).First());
+        var now = clock.GetUtcNow();
         var stepDtos = steps.OrderBy(s => s.Ordinal).Select(s => new RunStepDto(
             s.StepId,
             s.Type,
@@ -33,7 +38,13 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
             s.FinishedAt,
             s.Error,
             attempts[s.Id].OrderBy(a => a.Number)
-                .Select(a => new AttemptDto(a.Number, a.State, a.ScheduledFor, a.StartedAt, a.FinishedAt, a.Error)).ToList())).ToList();
+                .Select(a => new AttemptDto(a.Number, a.State, a.ScheduledFor, a.StartedAt, a.FinishedAt, a.Error)).ToList())
+        {
+            DependsOn = dependsOn.TryGetValue(s.StepId, out var deps) ? deps : [],
+            DurationMs = s.StartedAt is { } started ? ((s.FinishedAt ?? now) - started).TotalMilliseconds : null,
+            Override = s.OverriddenBy is { } by ? new StepOverrideDto(by, s.OverriddenAt ?? now, s.OverrideComment) : null,
+            Approval = approvals.TryGetValue(s.Id, out var approval) ? Approvals.ToDto(approval, run.WorkflowName) : null,
+        }).ToList();
         return new RunDto(
             run.Id,
             access.ProjectName,
@@ -45,12 +56,27 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
             run.StartedAt,
             run.FinishedAt,
             run.Error,
-            stepDtos);
+            stepDtos)
+        {
+            Edges = definition.Steps.SelectMany(s => s.DependsOn.Select(d => new RunEdgeDto(d, s.Id))).ToList(),
+            DeadlineAt = run.DeadlineAt,
+            Trigger = run.Trigger,
+            ScheduledAt = run.ScheduledAt,
+            DurationMs = run.StartedAt is { } runStarted ? ((run.FinishedAt ?? now) - runStarted).TotalMilliseconds : null,
+        };
     }
 }
 
 /// <summary>The project's runs, newest first, optionally of one workflow and in one state.</summary>
-public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>;
+/// <summary>The project's runs, newest first; optionally of one workflow, in one state, created in [<c>from</c>, <c>to</c>), started by one trigger.</summary>
+public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>
+{
+    public DateTimeOffset? From { get; init; }
+
+    public DateTimeOffset? To { get; init; }
+
+    public string? Trigger { get; init; }
+}
 
 public sealed class ListRunsValidator : AbstractValidator<ListRuns>
 {
@@ -60,6 +86,9 @@ public sealed class ListRunsValidator : AbstractValidator<ListRuns>
         RuleFor(q => q.Limit).InclusiveBetween(1, 200);
         RuleFor(q => q.State).Must(s => s is null || RunStates.All.Contains(s))
             .WithMessage($"Use one of {string.Join(", ", RunStates.All)}.");
+        RuleFor(q => q.To).GreaterThan(q => q.From).When(q => q.From is not null && q.To is not null).WithMessage("'to' must be after 'from'.");
+        RuleFor(q => q.Trigger).Must(t => t is null or RunTriggers.Api or RunTriggers.Schedule or RunTriggers.Backfill or RunTriggers.Event)
+            .WithMessage("Use one of api, schedule, backfill, event.");
     }
 }
 
@@ -79,10 +108,25 @@ public sealed class ListRunsHandler(WorkflowsDbContext db, IProjectAuthorizer au
             runs = runs.Where(r => r.State == state);
         }
 
+        if (query.From is { } from)
+        {
+            runs = runs.Where(r => r.CreatedAt >= from);
+        }
+
+        if (query.To is { } to)
+        {
+            runs = runs.Where(r => r.CreatedAt < to);
+        }
+
+        if (query.Trigger is { } trigger)
+        {
+            runs = runs.Where(r => r.Trigger == trigger);
+        }
+
         var total = await runs.CountAsync(cancellationToken);
         // Version-7 ids grow with time: ordering by id is newest-first without comparing times.
         var items = await runs.OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.Id).Skip(query.Offset).Take(query.Limit)
-            .Select(r => new RunSummaryDto(r.Id, r.WorkflowName, r.Version, r.State, r.CreatedAt, r.StartedAt, r.FinishedAt))
+            .Select(r => new RunSummaryDto(r.Id, r.WorkflowName, r.Version, r.State, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Trigger, r.ScheduledAt))
             .ToListAsync(cancellationToken);
         return new Page<RunSummaryDto>(items, total, query.Offset, query.Limit);
     }

@@ -3,7 +3,9 @@ using Microsoft.EntityFrameworkCore;
 using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.Workflows.Contracts.Runs;
 using MlPlatform.Workflows.Definitions;
+using MlPlatform.Workflows.Contracts.StepTypes;
 using MlPlatform.Workflows.Persistence;
+using MlPlatform.Workflows.StepTypes;
 using Quartz;
 
 namespace MlPlatform.Workflows.Runs;
@@ -28,7 +30,7 @@ public abstract record AttemptOutcome
 /// became ready, skipped or cancelled, and records the events; the attempts it created are handed
 /// to Quartz after the commit, so a trigger never fires for an attempt that is not yet visible.
 /// </summary>
-public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers)
+public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers, Concurrency.PoolOptions pools)
 {
     public const string AttemptGroup = "workflow-attempts";
     public const string AttemptKey = "attempt";
@@ -38,6 +40,18 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
     /// <summary>Adds a new run with its steps, makes the root steps ready and schedules them.</summary>
     public async Task<WorkflowRun> StartAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var created = Prepare(run, definition);
+        await db.SaveChangesAsync(cancellationToken);
+        await AfterCommitAsync(run, created, cancellationToken);
+        return run;
+    }
+
+    /// <summary>
+    /// Adds a new run with its steps to the context (not saved) and returns the attempts to schedule
+    /// after the commit (<see cref="AfterCommitAsync"/>), for callers that start runs inside their own transaction.
+    /// </summary>
+    public List<StepAttempt> Prepare(WorkflowRun run, WorkflowDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(definition);
@@ -51,14 +65,86 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             Type = s.Type,
             State = StepStates.Pending,
         }).ToList();
+        if (definition.Timeout is { } timeout)
+        {
+            run.DeadlineAt = now + timeout;
+        }
+
         db.Runs.Add(run);
         db.RunSteps.AddRange(steps);
         db.AddIntegrationEvent(new RunStarted(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         var created = new List<StepAttempt>();
+        if (definition.MaxActiveRuns is not null)
+        {
+            // Admitted after the commit under the workflow's lock, which counts the active runs.
+            run.State = RunStates.Waiting;
+            return created;
+        }
+
         Advance(run, steps, definition, now, created);
-        await db.SaveChangesAsync(cancellationToken);
+        return created;
+    }
+
+    public async Task AfterCommitAsync(WorkflowRun run, IReadOnlyCollection<StepAttempt> created, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
         await ScheduleAsync(created, cancellationToken);
-        return run;
+        await ScheduleDeadlineAsync(run, cancellationToken);
+        if (run.State == RunStates.Waiting)
+        {
+            await AdmitAsync(run.WorkflowId, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Admits waiting runs of a workflow, oldest first, while fewer than its maxActiveRuns (of the
+    /// latest version) are queued or running. The count is read under the workflow row's lock, and
+    /// derived from the runs themselves: nothing to leak when a host dies (a later finish or the sweep admits).
+    /// </summary>
+    public async Task AdmitAsync(Guid workflowId, CancellationToken cancellationToken)
+    {
+        var admitted = new List<(WorkflowRun Run, List<StepAttempt> Attempts)>();
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await db.Workflows.Where(w => w.Id == workflowId).ExecuteUpdateAsync(u => u.SetProperty(w => w.UpdatedAt, w => w.UpdatedAt), cancellationToken);
+            var latest = await db.Workflows.AsNoTracking().Where(w => w.Id == workflowId)
+                .Join(db.WorkflowVersions, w => new { w.Id, V = w.LatestVersion }, v => new { Id = v.WorkflowId, V = v.Version }, (w, v) => v.Id)
+                .SingleAsync(cancellationToken);
+            var limit = (await definitions.GetAsync(db, latest, cancellationToken)).MaxActiveRuns ?? int.MaxValue;
+            var active = await db.Runs.CountAsync(r => r.WorkflowId == workflowId && (r.State == RunStates.Queued || r.State == RunStates.Running), cancellationToken);
+            var free = limit - active;
+            if (free <= 0)
+            {
+                return;
+            }
+
+            var waiting = await db.Runs.AsNoTracking().Where(r => r.WorkflowId == workflowId && r.State == RunStates.Waiting)
+                .OrderBy(r => r.CreatedAt).ThenBy(r => r.Id).Select(r => r.Id).Take(free).ToListAsync(cancellationToken);
+            foreach (var runId in waiting)
+            {
+                await LockAsync(runId, cancellationToken);
+                var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+                if (run.State != RunStates.Waiting)
+                {
+                    continue;
+                }
+
+                run.State = RunStates.Queued;
+                var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+                var created = new List<StepAttempt>();
+                Advance(run, steps, await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken), clock.GetUtcNow(), created);
+                admitted.Add((run, created));
+            }
+
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        foreach (var (run, attempts) in admitted)
+        {
+            await ScheduleAsync(attempts, cancellationToken);
+        }
     }
 
     /// <summary>
@@ -69,11 +155,37 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     {
         var now = clock.GetUtcNow();
         var claimed = await db.StepAttempts
-            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued && a.Pool == null)
             .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
         if (claimed == 0)
         {
-            return false;
+            // A step in a pool needs a free slot first; without one it is tried again a little later.
+            var pooled = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId && a.State == AttemptStates.Queued && a.Pool != null)
+                .Select(a => a.Pool).SingleOrDefaultAsync(cancellationToken);
+            if (pooled is null)
+            {
+                return false;
+            }
+
+            var size = pools.Sizes.TryGetValue(pooled, out var slots) ? slots : 1;
+            if (!await Concurrency.Pools.TryAcquireAsync(db, pooled, size, attemptId, now, cancellationToken))
+            {
+                var later = now + Concurrency.Pools.RetryAfter;
+                await db.StepAttempts.Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+                    .ExecuteUpdateAsync(s => s.SetProperty(a => a.ScheduledFor, later), cancellationToken);
+                await ScheduleAsync([new StepAttempt { Id = attemptId, State = AttemptStates.Queued, ScheduledFor = later }], cancellationToken);
+                return false;
+            }
+
+            // Started when the slot was had: waiting for the pool's lock is not running.
+            now = clock.GetUtcNow();
+            claimed = await db.StepAttempts
+                .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+                .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
+            if (claimed == 0)
+            {
+                return false;
+            }
         }
 
         // The step and the run show "running" from their first attempt on; these only ever move
@@ -97,6 +209,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         ArgumentNullException.ThrowIfNull(outcome);
         var created = new List<StepAttempt>();
         var attemptRunId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        var admitNext = false;
+        var workflowId = Guid.Empty;
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
             db.ChangeTracker.Clear();
@@ -107,7 +221,14 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 return false;
             }
 
+            if (attempt.Pool is not null)
+            {
+                // A waiting or finished attempt holds no slot; a resumed one takes one again.
+                await Concurrency.Pools.ReleaseAsync(db, attempt.Id, cancellationToken);
+            }
+
             var run = await db.Runs.SingleAsync(r => r.Id == attempt.RunId, cancellationToken);
+            workflowId = run.WorkflowId;
             var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
             var step = steps.Single(s => s.Id == attempt.RunStepId);
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
@@ -131,7 +252,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     break;
                 case AttemptOutcome.Suspended suspended when !RunStates.IsTerminal(run.State):
                     // Waits for a signal (an approval); the attempt stays open and holds no thread.
-                    attempt.SuspendState = suspended.State?.ToJsonString();
+                    attempt.SuspendState = suspended.State?.ToJsonString() ?? "{}";
+                    attempt.Signal = null;
+                    if (step.Type == ApprovalStep.TypeName && !await db.Approvals.AnyAsync(a => a.AttemptId == attempt.Id, cancellationToken))
+                    {
+                        RequestApproval(run, step, attempt, suspended.State as JsonObject, now);
+                    }
+
                     break;
                 case AttemptOutcome.Failed failed when !RunStates.IsTerminal(run.State):
                     attempt.State = AttemptStates.Failed;
@@ -144,7 +271,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     if (failed.Retryable && attempt.Number <= allowed)
                     {
                         var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
-                        var next = NewAttempt(step, attempt.Number + 1, now + delay);
+                        var next = NewAttempt(step, attempt.Number + 1, now + delay, stepDefinition.Pool);
                         step.State = StepStates.Ready;
                         step.Error = attempt.Error;
                         created.Add(next);
@@ -159,7 +286,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     // Cancelled, or anything that ends after the run was cancelled.
                     attempt.State = AttemptStates.Cancelled;
                     attempt.FinishedAt = now;
-                    attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : "The run was cancelled.";
+                    attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : StopReason(run);
                     step.State = StepStates.Cancelled;
                     step.FinishedAt = now;
                     break;
@@ -168,6 +295,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             if (!RunStates.IsTerminal(run.State))
             {
                 Advance(run, steps, definition, now, created);
+                admitNext = RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
             }
 
             await db.SaveChangesAsync(cancellationToken);
@@ -175,6 +303,11 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         await ScheduleAsync(created, cancellationToken);
+        if (admitNext)
+        {
+            await AdmitAsync(workflowId, cancellationToken);
+        }
+
         return true;
     }
 
@@ -184,19 +317,64 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// </summary>
     public async Task<bool> CancelAsync(Guid runId, CancellationToken cancellationToken)
     {
+        var stopped = await StopAsync(runId, timedOut: false, cancellationToken);
+        await AdmitAfterStopAsync(runId, stopped, cancellationToken);
+        return stopped;
+    }
+
+    private async Task AdmitAfterStopAsync(Guid runId, bool stopped, CancellationToken cancellationToken)
+    {
+        if (!stopped)
+        {
+            return;
+        }
+
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.WorkflowId, r.WorkflowVersionId }).SingleAsync(cancellationToken);
+        if ((await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken)).MaxActiveRuns is not null)
+        {
+            await AdmitAsync(run.WorkflowId, cancellationToken);
+        }
+    }
+
+    /// <summary>Fails a run past its deadline (see <see cref="StopAsync"/>) and admits a waiting run in its place.</summary>
+    public async Task<bool> TimeOutAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var stopped = await StopAsync(runId, timedOut: true, cancellationToken);
+        await AdmitAfterStopAsync(runId, stopped, cancellationToken);
+        return stopped;
+    }
+
+    /// <summary>
+    /// Stops a run: cancelled by a user, or failed because it ran past its deadline (only if the
+    /// deadline has passed; a retried run has a new one). Its open work is cancelled as for a cancel.
+    /// </summary>
+    public async Task<bool> StopAsync(Guid runId, bool timedOut, CancellationToken cancellationToken)
+    {
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         db.ChangeTracker.Clear();
         await LockAsync(runId, cancellationToken);
         var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
-        if (RunStates.IsTerminal(run.State))
+        var now = clock.GetUtcNow();
+        if (RunStates.IsTerminal(run.State) || (timedOut && (run.DeadlineAt is not { } deadline || deadline > now)))
         {
             return false;
         }
 
-        var now = clock.GetUtcNow();
-        run.State = RunStates.Cancelled;
         run.FinishedAt = now;
-        run.Error = "Cancelled.";
+        if (timedOut)
+        {
+            var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+            run.State = RunStates.Failed;
+            run.Error = $"The run timed out after {Durations.Format(definition.Timeout ?? TimeSpan.Zero)}.";
+            db.AddIntegrationEvent(new RunFailed(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version, run.Error), clock);
+        }
+        else
+        {
+            run.State = RunStates.Cancelled;
+            run.Error = "Cancelled.";
+        }
+
+        WorkflowMetrics.RunFinished(run.State);
         var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
         var open = await db.StepAttempts.Where(a => a.RunId == runId && (a.State == AttemptStates.Queued || a.State == AttemptStates.Running)).ToListAsync(cancellationToken);
         foreach (var attempt in open)
@@ -206,9 +384,12 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             {
                 attempt.State = AttemptStates.Cancelled;
                 attempt.FinishedAt = now;
-                attempt.Error = "The run was cancelled.";
+                attempt.Error = StopReason(run);
             }
         }
+
+        await db.Approvals.Where(a => a.RunId == runId && a.State == ApprovalStates.Waiting)
+            .ExecuteUpdateAsync(u => u.SetProperty(a => a.State, ApprovalStates.Cancelled).SetProperty(a => a.DecidedAt, now), cancellationToken);
 
         var stillRunning = open.Where(a => a.State == AttemptStates.Running).Select(a => a.RunStepId).ToHashSet();
         foreach (var step in steps.Where(s => !StepStates.IsTerminal(s.State) && !stillRunning.Contains(s.Id)))
@@ -220,6 +401,208 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return true;
+    }
+
+    /// <summary>
+    /// Delivers a decision to a waiting approval step: records who, when and why, and queues its
+    /// attempt again with the decision as its signal. False if the approval is no longer waiting
+    /// (decided by someone else, or the run ended).
+    /// </summary>
+    public async Task<bool> DecideAsync(Guid approvalId, bool approve, Guid? by, string byName, string? comment, CancellationToken cancellationToken)
+    {
+        var runId = await db.Approvals.AsNoTracking().Where(a => a.Id == approvalId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        StepAttempt attempt;
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(runId, cancellationToken);
+            var approval = await db.Approvals.SingleAsync(a => a.Id == approvalId, cancellationToken);
+            attempt = await db.StepAttempts.SingleAsync(a => a.Id == approval.AttemptId, cancellationToken);
+            var runState = await db.Runs.Where(r => r.Id == runId).Select(r => r.State).SingleAsync(cancellationToken);
+            if (approval.State != ApprovalStates.Waiting || attempt.State != AttemptStates.Running || attempt.SuspendState is null
+                || attempt.Signal is not null || RunStates.IsTerminal(runState))
+            {
+                return false;
+            }
+
+            var now = clock.GetUtcNow();
+            approval.State = approve ? ApprovalStates.Approved : ApprovalStates.Rejected;
+            approval.DecidedAt = now;
+            approval.DecidedBy = by;
+            approval.DecidedByName = byName;
+            approval.Comment = comment;
+            attempt.State = AttemptStates.Queued;
+            attempt.ScheduledFor = now;
+            attempt.Signal = new JsonObject
+            {
+                ["decision"] = approval.State,
+                ["by"] = byName,
+                ["at"] = now,
+                ["comment"] = comment,
+            }.ToJsonString();
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync([attempt], cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a failed run again from its failed steps: they and the steps they blocked start over as
+    /// new attempts; succeeded and skipped steps keep their state and outputs. False unless the run failed.
+    /// </summary>
+    public async Task<bool> RetryAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        var created = new List<StepAttempt>();
+        WorkflowRun run;
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(runId, cancellationToken);
+            run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+            if (run.State != RunStates.Failed)
+            {
+                return false;
+            }
+
+            var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+            foreach (var step in steps.Where(s => s.State is StepStates.Failed or StepStates.Cancelled))
+            {
+                step.State = StepStates.Pending;
+                step.Error = null;
+                step.StartedAt = null;
+                step.FinishedAt = null;
+            }
+
+            await ReopenAsync(run, steps, created, cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync(created, cancellationToken);
+        await ScheduleDeadlineAsync(run, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Marks a failed step succeeded (with the given outputs for its dependents) or skipped, by hand;
+    /// who, when and why are kept on the step. The steps it blocked become pending again and the run
+    /// goes on (a failed run is reopened). Null when done, otherwise why not (a conflict).
+    /// </summary>
+    public async Task<string?> MarkStepAsync(Guid runId, string stepId, string state, JsonObject? outputs, string by, string? comment, CancellationToken cancellationToken)
+    {
+        var created = new List<StepAttempt>();
+        WorkflowRun run;
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            db.ChangeTracker.Clear();
+            await LockAsync(runId, cancellationToken);
+            run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+            var steps = await db.RunSteps.Where(s => s.RunId == runId).ToListAsync(cancellationToken);
+            var step = steps.Single(s => s.StepId == stepId);
+            if (step.State != StepStates.Failed)
+            {
+                return $"Only a failed step can be marked; '{stepId}' is {step.State}.";
+            }
+
+            if (run.State == RunStates.Cancelled)
+            {
+                return "The run was cancelled.";
+            }
+
+            var now = clock.GetUtcNow();
+            step.State = state;
+            step.Outputs = state == StepStates.Succeeded ? (outputs ?? []).ToJsonString() : null;
+            step.Error = $"Marked {state} by {by} (was: {step.Error})";
+            step.Error = Truncate(step.Error);
+            step.FinishedAt = now;
+            step.OverriddenBy = by;
+            step.OverriddenAt = now;
+            step.OverrideComment = comment;
+            foreach (var blocked in steps.Where(s => s.State == StepStates.Cancelled))
+            {
+                // Only steps blocked upstream are cancelled in a run that was not cancelled.
+                blocked.State = StepStates.Pending;
+                blocked.Error = null;
+                blocked.FinishedAt = null;
+            }
+
+            await ReopenAsync(run, steps, created, cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await ScheduleAsync(created, cancellationToken);
+        await ScheduleDeadlineAsync(run, cancellationToken);
+        return null;
+    }
+
+    private async Task ReopenAsync(WorkflowRun run, List<RunStep> steps, List<StepAttempt> created, CancellationToken cancellationToken)
+    {
+        var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+        var now = clock.GetUtcNow();
+        if (RunStates.IsTerminal(run.State))
+        {
+            run.State = RunStates.Running;
+            run.FinishedAt = null;
+            run.Error = null;
+            run.DeadlineAt = definition.Timeout is { } timeout ? now + timeout : null;
+        }
+
+        Advance(run, steps, definition, now, created);
+    }
+
+    private void RequestApproval(WorkflowRun run, RunStep step, StepAttempt attempt, JsonObject? state, DateTimeOffset now)
+    {
+        static List<string> Names(JsonNode? node) =>
+            node is JsonArray list ? list.Select(n => n is JsonValue v && v.TryGetValue<string>(out var text) ? text : null).OfType<string>().ToList() : [];
+
+        var roles = Names(state?["roles"]);
+        if (roles.Count == 0)
+        {
+            roles.Add("Approver");
+        }
+
+        var approvers = Names(state?["approvers"]);
+        var message = state?["message"] is JsonValue m && m.TryGetValue<string>(out var text) ? text : "Approve?";
+        var approval = new ApprovalRequest
+        {
+            Id = Guid.CreateVersion7(),
+            ProjectId = run.ProjectId,
+            RunId = run.Id,
+            RunStepId = step.Id,
+            AttemptId = attempt.Id,
+            StepId = step.StepId,
+            Message = message.Length > 2000 ? message[..2000] : message,
+            Roles = new JsonArray(roles.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray()).ToJsonString(),
+            Approvers = new JsonArray(approvers.Select(r => (JsonNode?)JsonValue.Create(r)).ToArray()).ToJsonString(),
+            State = ApprovalStates.Waiting,
+            RequestedAt = now,
+        };
+        db.Approvals.Add(approval);
+        db.AddIntegrationEvent(new ApprovalRequested(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, step.StepId, approval.Id, approval.Message, roles, approvers), clock);
+    }
+
+    private static string StopReason(WorkflowRun run) =>
+        run.State == RunStates.Failed && run.Error is { } error ? error : "The run was cancelled.";
+
+    /// <summary>A one-shot trigger at the run's deadline; the job fails the run only if it is still active and past its (current) deadline.</summary>
+    private async Task ScheduleDeadlineAsync(WorkflowRun run, CancellationToken cancellationToken)
+    {
+        if (run.DeadlineAt is not { } deadline || RunStates.IsTerminal(run.State))
+        {
+            return;
+        }
+
+        var scheduler = await schedulers.GetScheduler(cancellationToken);
+        var trigger = TriggerBuilder.Create()
+            .WithIdentity($"{run.Id:N}-{Guid.NewGuid():N}", RunDeadlineJob.Key.Group)
+            .ForJob(RunDeadlineJob.Key)
+            .UsingJobData(RunDeadlineJob.RunKey, run.Id.ToString())
+            .StartAt(deadline)
+            .Build();
+        await scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), cancellationToken);
     }
 
     /// <summary>
@@ -280,7 +663,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 else
                 {
                     step.State = StepStates.Ready;
-                    created.Add(NewAttempt(step, 1, now));
+                    // Numbers go on after a retry of the run or a step marked by hand.
+                    created.Add(NewAttempt(step, step.Attempts + 1, now, stepDefinition.Pool));
                 }
             }
         }
@@ -323,7 +707,10 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         ArgumentNullException.ThrowIfNull(run);
         var outputs = steps.Where(s => s.State == StepStates.Succeeded && s.Outputs is not null)
             .ToDictionary(s => s.StepId, s => JsonNode.Parse(s.Outputs!) as JsonObject ?? [], StringComparer.Ordinal);
-        return new TemplateScope(run.Id, run.WorkflowName, run.Version, JsonNode.Parse(run.Parameters) as JsonObject ?? [], outputs);
+        return new TemplateScope(run.Id, run.WorkflowName, run.Version, JsonNode.Parse(run.Parameters) as JsonObject ?? [], outputs)
+        {
+            ScheduledAt = run.ScheduledAt ?? run.CreatedAt,
+        };
     }
 
     private void FailStep(WorkflowRun run, RunStep step, int attemptNumber, string? error, DateTimeOffset now)
@@ -342,17 +729,19 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         if (failed.Count > 0)
         {
             run.State = RunStates.Failed;
+            WorkflowMetrics.RunFinished(run.State);
             run.Error = Truncate($"Failed steps: {string.Join(", ", failed)}.");
             db.AddIntegrationEvent(new RunFailed(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version, run.Error), clock);
         }
         else
         {
             run.State = RunStates.Succeeded;
+            WorkflowMetrics.RunFinished(run.State);
             db.AddIntegrationEvent(new RunSucceeded(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         }
     }
 
-    private StepAttempt NewAttempt(RunStep step, int number, DateTimeOffset at)
+    private StepAttempt NewAttempt(RunStep step, int number, DateTimeOffset at, string? pool)
     {
         step.Attempts = number;
         var attempt = new StepAttempt
@@ -363,6 +752,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             Number = number,
             State = AttemptStates.Queued,
             ScheduledFor = at,
+            Pool = pool,
         };
         db.StepAttempts.Add(attempt);
         return attempt;

@@ -3,15 +3,26 @@ namespace MlPlatform.Workflows.Runs;
 /// <summary>The states, as stored (strings, so the database and the API read the same).</summary>
 public static class RunStates
 {
+    /// <summary>Held back by the workflow's maxActiveRuns; admitted (queued) in creation order as active runs finish.</summary>
+    public const string Waiting = "waiting";
+
     public const string Queued = "queued";
     public const string Running = "running";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
 
-    public static readonly IReadOnlyList<string> All = [Queued, Running, Succeeded, Failed, Cancelled];
+    public static readonly IReadOnlyList<string> All = [Waiting, Queued, Running, Succeeded, Failed, Cancelled];
 
     public static bool IsTerminal(string state) => state is Succeeded or Failed or Cancelled;
+}
+
+public static class RunTriggers
+{
+    public const string Api = "api";
+    public const string Schedule = "schedule";
+    public const string Backfill = "backfill";
+    public const string Event = "event";
 }
 
 public static class StepStates
@@ -67,6 +78,18 @@ public sealed class WorkflowRun
 
     public DateTimeOffset? FinishedAt { get; set; }
 
+    /// <summary>What started it: <see cref="RunTriggers"/>.</summary>
+    public string Trigger { get; set; } = RunTriggers.Api;
+
+    /// <summary>What started it exactly, unique per workflow (an event and a rule), so a redelivered event starts no second run.</summary>
+    public string? TriggerKey { get; set; }
+
+    /// <summary>The logical time of a scheduled or backfilled run (its cron fire time).</summary>
+    public DateTimeOffset? ScheduledAt { get; set; }
+
+    /// <summary>When the run fails for running too long (the definition's <c>timeout</c>); null for none.</summary>
+    public DateTimeOffset? DeadlineAt { get; set; }
+
     /// <summary>
     /// Bumped by every transaction that changes the run's steps. The bump is the transaction's
     /// first statement, so it takes the run's row lock (PostgreSQL) or the write lock (SQLite) and
@@ -102,6 +125,13 @@ public sealed class RunStep
     public DateTimeOffset? StartedAt { get; set; }
 
     public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>Who marked a failed step succeeded or skipped by hand (audited), when, and why.</summary>
+    public string? OverriddenBy { get; set; }
+
+    public DateTimeOffset? OverriddenAt { get; set; }
+
+    public string? OverrideComment { get; set; }
 }
 
 /// <summary>One try at running a step; retries and re-runs add attempts.</summary>
@@ -128,4 +158,75 @@ public sealed class StepAttempt
 
     /// <summary>What a suspended step asked to be handed back when it resumes (JSON).</summary>
     public string? SuspendState { get; set; }
+
+    /// <summary>The concurrency pool the step runs in (copied from the definition), or null.</summary>
+    public string? Pool { get; set; }
+
+    /// <summary>The signal (JSON object) delivered to a step waiting for one, e.g. an approval decision.</summary>
+    public string? Signal { get; set; }
+}
+
+public static class ApprovalStates
+{
+    public const string Waiting = "waiting";
+    public const string Approved = "approved";
+    public const string Rejected = "rejected";
+
+    /// <summary>The run ended (cancelled, timed out) before anyone decided.</summary>
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>
+/// An approval step waiting for a decision, and the decision: who, when, with what comment. One
+/// row per waiting attempt; the decision is the signal that resumes the attempt.
+/// </summary>
+public sealed class ApprovalRequest
+{
+    public Guid Id { get; set; }
+
+    public Guid ProjectId { get; set; }
+
+    public Guid RunId { get; set; }
+
+    public Guid RunStepId { get; set; }
+
+    public Guid AttemptId { get; set; }
+
+    public required string StepId { get; set; }
+
+    public required string Message { get; set; }
+
+    /// <summary>Project roles that may decide (JSON array of Viewer, Maintainer, Owner, Approver).</summary>
+    public required string Roles { get; set; }
+
+    /// <summary>Usernames that may decide whatever their role (JSON array).</summary>
+    public required string Approvers { get; set; }
+
+    public required string State { get; set; }
+
+    public DateTimeOffset RequestedAt { get; set; }
+
+    public DateTimeOffset? DecidedAt { get; set; }
+
+    public Guid? DecidedBy { get; set; }
+
+    public string? DecidedByName { get; set; }
+
+    public string? Comment { get; set; }
+}
+
+/// <summary>One line of a step attempt's log; <see cref="Sequence"/> counts from 1 within the attempt.</summary>
+public sealed class StepLogLine
+{
+    public Guid AttemptId { get; set; }
+
+    public int Sequence { get; set; }
+
+    public Guid RunId { get; set; }
+
+    public DateTimeOffset At { get; set; }
+
+    public required string Level { get; set; }
+
+    public required string Message { get; set; }
 }

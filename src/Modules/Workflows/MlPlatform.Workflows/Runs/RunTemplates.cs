@@ -8,6 +8,9 @@ namespace MlPlatform.Workflows.Runs;
 /// <summary>What templates of one attempt can see: the run's fields, parameters and the outputs of steps that succeeded.</summary>
 public sealed record TemplateScope(Guid RunId, string Workflow, int Version, JsonObject Parameters, IReadOnlyDictionary<string, JsonObject> Outputs)
 {
+    /// <summary>The run's logical time: its fire time for a scheduled or backfilled run, else when it was created.</summary>
+    public DateTimeOffset? ScheduledAt { get; init; }
+
     /// <summary>The value of one reference; null when it names nothing (a skipped step's output, say).</summary>
     public JsonNode? Lookup(TemplateReference reference)
     {
@@ -21,6 +24,7 @@ public sealed record TemplateScope(Guid RunId, string Workflow, int Version, Jso
                 "id" => JsonValue.Create(RunId.ToString()),
                 "workflow" => JsonValue.Create(Workflow),
                 "version" => JsonValue.Create(Version),
+                "scheduledAt" => ScheduledAt is { } at ? JsonValue.Create(at.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)) : null,
                 _ => null,
             },
         };

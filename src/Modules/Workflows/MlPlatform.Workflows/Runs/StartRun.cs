@@ -7,6 +7,8 @@ using Microsoft.EntityFrameworkCore;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.Workflows.Contracts.StepTypes;
+using MlPlatform.Workflows.Definitions;
+using MlPlatform.Workflows.Domain;
 using MlPlatform.Workflows.Persistence;
 using MlPlatform.Workflows.WorkflowDefinitions;
 
@@ -15,19 +17,47 @@ namespace MlPlatform.Workflows.Runs;
 /// <summary>Starts a run of a workflow's latest version with the given parameters (defaults fill the rest).</summary>
 public sealed record StartRun(ClaimsPrincipal Caller, string Project, string Workflow, JsonObject? Parameters) : ICommand<RunStartedDto>;
 
-public sealed class StartRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, DefinitionCache definitions, RunEngine engine, TimeProvider clock)
+public sealed class StartRunHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, RunStarter starter)
     : ICommandHandler<StartRun, RunStartedDto>
 {
     public async ValueTask<RunStartedDto> Handle(StartRun command, CancellationToken cancellationToken)
     {
         var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
         var workflow = await WorkflowLookup.FindLive(db, access.ProjectId, command.Workflow, cancellationToken);
+        var run = await starter.StartAsync(workflow, command.Parameters, RunTriggers.Api, null, command.Caller.SubjectId(), cancellationToken);
+        return new RunStartedDto(run.Id, run.State, run.WorkflowName, run.Version);
+    }
+}
+
+/// <summary>Starts runs of a workflow's latest version: from the API, a schedule, a backfill or an event trigger.</summary>
+public sealed class RunStarter(WorkflowsDbContext db, DefinitionCache definitions, RunEngine engine, TimeProvider clock)
+{
+    public async Task<(WorkflowVersion Version, WorkflowDefinition Definition)> LatestAsync(Workflow workflow, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workflow);
         var version = await db.WorkflowVersions.AsNoTracking()
             .SingleAsync(v => v.WorkflowId == workflow.Id && v.Version == workflow.LatestVersion, cancellationToken);
-        var definition = await definitions.GetAsync(db, version.Id, cancellationToken);
+        return (version, await definitions.GetAsync(db, version.Id, cancellationToken));
+    }
 
-        // Every problem at once, each at its path, and nothing stored.
-        var given = command.Parameters ?? [];
+    public async Task<WorkflowRun> StartAsync(Workflow workflow, JsonObject? given, string trigger, DateTimeOffset? scheduledAt, Guid? createdBy, CancellationToken cancellationToken)
+    {
+        var (version, definition) = await LatestAsync(workflow, cancellationToken);
+        var run = NewRun(workflow, version, definition, given, trigger, scheduledAt, createdBy);
+        await engine.StartAsync(run, definition, cancellationToken);
+        return run;
+    }
+
+    public async Task StartPreparedAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken) =>
+        await engine.StartAsync(run, definition, cancellationToken);
+
+    /// <summary>A run (not yet stored) with its parameters checked: every problem at once, each at its path.</summary>
+    public WorkflowRun NewRun(Workflow workflow, WorkflowVersion version, WorkflowDefinition definition, JsonObject? given, string trigger, DateTimeOffset? scheduledAt, Guid? createdBy)
+    {
+        ArgumentNullException.ThrowIfNull(workflow);
+        ArgumentNullException.ThrowIfNull(version);
+        ArgumentNullException.ThrowIfNull(definition);
+        given ??= [];
         var failures = new List<ValidationFailure>();
         var declared = definition.Parameters.ToDictionary(p => p.Name, StringComparer.Ordinal);
         foreach (var (name, _) in given.Where(p => !declared.ContainsKey(p.Key)))
@@ -63,10 +93,10 @@ public sealed class StartRunHandler(WorkflowsDbContext db, IProjectAuthorizer au
         }
 
         var now = clock.GetUtcNow();
-        var run = new WorkflowRun
+        return new WorkflowRun
         {
             Id = Guid.CreateVersion7(),
-            ProjectId = access.ProjectId,
+            ProjectId = workflow.ProjectId,
             WorkflowId = workflow.Id,
             WorkflowName = workflow.Name,
             WorkflowVersionId = version.Id,
@@ -74,10 +104,10 @@ public sealed class StartRunHandler(WorkflowsDbContext db, IProjectAuthorizer au
             State = RunStates.Queued,
             Parameters = parameters.ToJsonString(),
             CreatedAt = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMillisecond)),
-            CreatedBy = command.Caller.SubjectId(),
+            CreatedBy = createdBy,
+            Trigger = trigger,
+            ScheduledAt = scheduledAt,
         };
-        await engine.StartAsync(run, definition, cancellationToken);
-        return new RunStartedDto(run.Id, run.State, run.WorkflowName, run.Version);
     }
 }
 

@@ -102,9 +102,17 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             attemptToken.CancelAfter(timeout);
         }
 
-        var runCancelled = false;
+        string? runStopped = null;
         using var stopWatching = new CancellationTokenSource();
-        var watcher = WatchForCancelAsync(services, run.Id, attemptToken, () => runCancelled = true, stopWatching.Token);
+        var watcher = WatchForCancelAsync(services, run.Id, attempt.Pool is null ? null : attempt.Id, attemptToken, reason => runStopped = reason, stopWatching.Token);
+        await using var log = new StoredStepLogger(
+            services.GetRequiredService<IServiceScopeFactory>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("MlPlatform.Workflows.Steps"),
+            services.GetRequiredService<TimeProvider>(),
+            run.Id,
+            attempt.Id,
+            step.StepId,
+            attempt.Number);
         var context = new StepContext
         {
             RunId = run.Id,
@@ -113,61 +121,98 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             Attempt = attempt.Number,
             Parameters = parameters,
             UpstreamOutputs = scope.Outputs,
-            Log = new StepLogger(services.GetRequiredService<ILoggerFactory>().CreateLogger("MlPlatform.Workflows.Steps"), run.Id, step.StepId, attempt.Number),
+            Log = log,
             Artifacts = services.GetRequiredService<IObjectStore>(),
             Clock = services.GetRequiredService<TimeProvider>(),
             State = attempt.SuspendState is null ? null : JsonNode.Parse(attempt.SuspendState),
+            Signal = attempt.Signal is null ? null : JsonNode.Parse(attempt.Signal) as JsonObject,
         };
+        var began = services.GetRequiredService<TimeProvider>().GetUtcNow();
+        WorkflowMetrics.StepStarted(began - attempt.ScheduledFor);
+        AttemptOutcome outcome;
         try
         {
             var result = await type.ExecuteAsync(context, attemptToken.Token);
-            return result.Outcome == StepOutcome.Succeeded
+            outcome = result.Outcome == StepOutcome.Succeeded
                 ? new AttemptOutcome.Succeeded(new JsonObject(result.Outputs.Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone()))))
                 : new AttemptOutcome.Suspended(result.ResumeAt, result.State);
         }
         catch (OperationCanceledException) when (attemptToken.IsCancellationRequested)
         {
-            if (runCancelled)
+            if (runStopped is not null)
             {
-                return new AttemptOutcome.Cancelled("The run was cancelled.");
+                outcome = new AttemptOutcome.Cancelled(runStopped);
             }
-
-            return hostToken.IsCancellationRequested
-                ? new AttemptOutcome.Failed("The host stopped during the attempt.", Retryable: true, HostLost: true)
-                : new AttemptOutcome.Failed($"Timed out after {Durations.Format(stepDefinition.Timeout!.Value)}.", Retryable: true);
+            else
+            {
+                outcome = hostToken.IsCancellationRequested
+                    ? new AttemptOutcome.Failed("The host stopped during the attempt.", Retryable: true, HostLost: true)
+                    : new AttemptOutcome.Failed($"Timed out after {Durations.Format(stepDefinition.Timeout!.Value)}.", Retryable: true);
+            }
         }
         catch (StepFailedException ex)
         {
-            return new AttemptOutcome.Failed(ex.Message, ex.Retryable);
+            outcome = new AttemptOutcome.Failed(ex.Message, ex.Retryable);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return new AttemptOutcome.Failed($"{ex.GetType().Name}: {ex.Message}", Retryable: true);
+            outcome = new AttemptOutcome.Failed($"{ex.GetType().Name}: {ex.Message}", Retryable: true);
         }
         finally
         {
             await stopWatching.CancelAsync();
             await watcher;
         }
+
+        WorkflowMetrics.StepFinished(stepDefinition.Type, outcome switch
+        {
+            AttemptOutcome.Succeeded => "succeeded",
+            AttemptOutcome.Suspended => "suspended",
+            AttemptOutcome.Cancelled => "cancelled",
+            _ => "failed",
+        }, services.GetRequiredService<TimeProvider>().GetUtcNow() - began);
+
+        // The log shows why an attempt ended badly; the lines are stored before the outcome is.
+        switch (outcome)
+        {
+            case AttemptOutcome.Failed failed:
+                log.Error(failed.Error);
+                break;
+            case AttemptOutcome.Cancelled cancelled:
+                log.Warning(cancelled.Reason);
+                break;
+        }
+
+        return outcome;
     }
 
     /// <summary>
-    /// Cancels the attempt's token when its run is cancelled, wherever the cancel was accepted. Only
-    /// steps that run longer than one poll interval pay for a query.
+    /// Cancels the attempt's token when its run is cancelled, wherever the cancel was accepted, and
+    /// renews the attempt's pool lease. Only steps that run longer than one poll interval pay for a query.
     /// </summary>
-    private static async Task WatchForCancelAsync(IServiceProvider services, Guid runId, CancellationTokenSource attempt, Action cancelled, CancellationToken stop)
+    private static async Task WatchForCancelAsync(IServiceProvider services, Guid runId, Guid? pooledAttempt, CancellationTokenSource attempt, Action<string> stopped, CancellationToken stop)
     {
         try
         {
             await using var scope = services.GetRequiredService<IServiceScopeFactory>().CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<WorkflowsDbContext>();
+            var clock = services.GetRequiredService<TimeProvider>();
+            var renewed = clock.GetUtcNow();
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(CancelPoll, stop);
-                var state = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.State).SingleAsync(stop);
-                if (state == RunStates.Cancelled)
+                if (pooledAttempt is { } pooled && clock.GetUtcNow() - renewed >= Concurrency.Pools.RenewEvery)
                 {
-                    cancelled();
+                    // The slot stays this host's while it runs the attempt; if the host dies, it expires.
+                    renewed = clock.GetUtcNow();
+                    await Concurrency.Pools.RenewAsync(db, pooled, renewed, stop);
+                }
+
+                var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.State, r.Error }).SingleAsync(stop);
+                if (RunStates.IsTerminal(run.State))
+                {
+                    // Cancelled, or failed by its timeout.
+                    stopped(run.State == RunStates.Failed && run.Error is not null ? run.Error : "The run was cancelled.");
                     await attempt.CancelAsync();
                     return;
                 }
@@ -176,24 +221,6 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
         catch (OperationCanceledException)
         {
             // The attempt ended first.
-        }
-    }
-
-    /// <summary>Step logs go to the host's log with the run, step and attempt until per-attempt log storage exists.</summary>
-    private sealed class StepLogger(ILogger logger, Guid runId, string stepId, int attempt) : IStepLogger
-    {
-        public void Write(StepLogLevel level, string message)
-        {
-            var logLevel = level switch
-            {
-                StepLogLevel.Debug => LogLevel.Debug,
-                StepLogLevel.Warning => LogLevel.Warning,
-                StepLogLevel.Error => LogLevel.Error,
-                _ => LogLevel.Information,
-            };
-#pragma warning disable CA1848, CA2254 // The message is the step's own text.
-            logger.Log(logLevel, "Run {RunId} step {StepId} attempt {Attempt}: {Message}", runId, stepId, attempt, message);
-#pragma warning restore CA1848, CA2254
         }
     }
 }

@@ -84,9 +84,11 @@ public sealed class WaitStep : StepType
 /// </summary>
 public sealed class ApprovalStep : StepType
 {
+    public const string TypeName = "approval";
+
     public static readonly IReadOnlyList<string> Roles = ["Viewer", "Maintainer", "Owner", "Approver"];
 
-    public override string Name => "approval";
+    public override string Name => TypeName;
 
     public override string Description => "Waits until a permitted member approves (the step succeeds) or rejects (it fails).";
 
@@ -161,7 +163,14 @@ public sealed class ApprovalStep : StepType
                 context.Log.Info("Waiting for approval: " + context.Parameters["message"]?.GetValue<string>());
             }
 
-            return Task.FromResult(StepResult.Suspend(null, new JsonObject { ["requestedAt"] = context.Clock.GetUtcNow() }));
+            // The engine records the request from this state: who may decide is fixed when the step starts waiting.
+            return Task.FromResult(StepResult.Suspend(null, context.State?.DeepClone() ?? new JsonObject
+            {
+                ["requestedAt"] = context.Clock.GetUtcNow(),
+                ["message"] = context.Parameters["message"]?.DeepClone(),
+                ["roles"] = context.Parameters["roles"]?.DeepClone() ?? new JsonArray("Approver"),
+                ["approvers"] = context.Parameters["approvers"]?.DeepClone() ?? new JsonArray(),
+            }));
         }
 
         var decision = signal["decision"]?.GetValue<string>();

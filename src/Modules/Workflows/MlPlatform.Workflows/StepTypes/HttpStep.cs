@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Configuration;
 using MlPlatform.SharedKernel.Configuration;
 using MlPlatform.Workflows.Contracts.StepTypes;
+using System.Net.Http;
 
 namespace MlPlatform.Workflows.StepTypes;
 
@@ -77,11 +78,17 @@ public sealed record HttpStepOptions(IReadOnlyList<string> AllowedHosts)
 
 /// <summary>
 /// Calls a URL whose host is on <see cref="HttpStepOptions.AllowedHosts"/>. Validation at submit
-/// checks the URL, method, headers and host; a URL whose host comes from a template is checked
-/// again when the run resolves it. The executor arrives with the run engine.
+/// checks the URL, method, headers and host; the executor checks the resolved URL again, so a
+/// host that comes from a template is held to the allow-list too.
 /// </summary>
-public sealed class HttpStep(HttpStepOptions options) : StepType
+public sealed class HttpStep(HttpStepOptions options, IHttpClientFactory clients) : StepType
 {
+    /// <summary>The named client: no redirects (a redirect could leave the allow-list), no cookies.</summary>
+    public const string ClientName = "workflows-http-step";
+
+    /// <summary>Response bodies kept as outputs; larger ones are cut (outputs are small JSON values).</summary>
+    public const int MaxBodyChars = 16 * 1024;
+
     public static readonly IReadOnlyList<string> Methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
 
     /// <summary>Headers the step may not set: they would change where or how the request goes.</summary>
@@ -189,6 +196,123 @@ public sealed class HttpStep(HttpStepOptions options) : StepType
         }
     }
 
-    public override Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken) =>
-        throw new StepFailedException("The http step cannot run yet: its executor arrives with the run engine.", retryable: false);
+    /// <summary>
+    /// Sends the request if the resolved URL's host is on the allow-list (otherwise no request is
+    /// made and the step fails for good). Outputs: status, contentType, body (text, cut at
+    /// <see cref="MaxBodyChars"/>) and json (the parsed body when it is JSON). A 5xx or 429 fails the
+    /// attempt (retryable), another non-2xx fails it for good.
+    /// </summary>
+    public override async Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var url = context.Parameters["url"] is JsonValue u && u.TryGetValue<string>(out var text) ? text : null;
+        var errors = new List<StepParameterError>();
+        CheckUrl(url ?? string.Empty, errors);
+        if (errors.Count > 0)
+        {
+            throw new StepFailedException("url: " + errors[0].Message, retryable: false);
+        }
+
+        var method = (context.Parameters["method"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : "GET").ToUpperInvariant();
+        if (!Methods.Contains(method))
+        {
+            throw new StepFailedException($"Unknown method '{method}'.", retryable: false);
+        }
+
+        using var request = new HttpRequestMessage(new HttpMethod(method), new Uri(url!, UriKind.Absolute));
+        if (context.Parameters["body"] is { } body && method is not ("GET" or "HEAD"))
+        {
+            request.Content = body is JsonValue b && b.TryGetValue<string>(out var plain)
+                ? new StringContent(plain, System.Text.Encoding.UTF8, "text/plain")
+                : new StringContent(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+        }
+
+        if (context.Parameters["headers"] is JsonObject headers)
+        {
+            foreach (var (header, value) in headers)
+            {
+                var headerValue = value is JsonValue hv && hv.TryGetValue<string>(out var h) ? h : null;
+                if (headerValue is null || ReservedHeaders.Contains(header.ToLowerInvariant()) || headerValue.Any(c => c is '\r' or '\n'))
+                {
+                    throw new StepFailedException($"headers.{header}: not a header the step may send.", retryable: false);
+                }
+
+                if (!request.Headers.TryAddWithoutValidation(header, headerValue))
+                {
+                    request.Content ??= new StringContent(string.Empty);
+                    request.Content.Headers.Remove(header);
+                    request.Content.Headers.TryAddWithoutValidation(header, headerValue);
+                }
+            }
+        }
+
+        var client = clients.CreateClient(ClientName);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new StepFailedException($"{method} {request.RequestUri!.GetLeftPart(UriPartial.Path)} failed: {ex.Message}", retryable: true, ex);
+        }
+
+        using (response)
+        {
+            var content = await ReadCappedAsync(response, cancellationToken);
+            var status = (int)response.StatusCode;
+            context.Log.Info($"{method} {request.RequestUri!.GetLeftPart(UriPartial.Path)} → {status} in {clock.ElapsedMilliseconds} ms");
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new StepFailedException($"{method} {request.RequestUri.GetLeftPart(UriPartial.Path)} answered {status} {response.ReasonPhrase}: {Shorten(content.Text, 500)}",
+                    retryable: status >= 500 || status == 429);
+            }
+
+            var contentType = response.Content.Headers.ContentType?.MediaType;
+            JsonNode? json = null;
+            if (contentType is not null && contentType.Contains("json", StringComparison.OrdinalIgnoreCase) && !content.Cut)
+            {
+                try
+                {
+                    json = JsonNode.Parse(content.Text);
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    context.Log.Warning("The response said JSON but does not parse as JSON.");
+                }
+            }
+
+            return StepResult.Succeeded(new Dictionary<string, JsonNode?>
+            {
+                ["status"] = status,
+                ["contentType"] = contentType,
+                ["body"] = content.Text,
+                ["truncated"] = content.Cut,
+                ["json"] = json,
+            });
+        }
+    }
+
+    private static async Task<(string Text, bool Cut)> ReadCappedAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        var buffer = new char[MaxBodyChars + 1];
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = await reader.ReadAsync(buffer.AsMemory(read), cancellationToken);
+            if (n == 0)
+            {
+                break;
+            }
+
+            read += n;
+        }
+
+        return read > MaxBodyChars ? (new string(buffer, 0, MaxBodyChars), true) : (new string(buffer, 0, read), false);
+    }
+
+    private static string Shorten(string text, int max) => text.Length <= max ? text : text[..max] + "…";
 }

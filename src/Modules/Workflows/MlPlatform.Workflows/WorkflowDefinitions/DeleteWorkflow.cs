@@ -28,6 +28,8 @@ public sealed class DeleteWorkflowHandler(WorkflowsDbContext db, IProjectAuthori
                 ?? throw new NotFoundException("Workflow", command.Name);
             workflow.DeletedAt = clock.GetUtcNow();
             workflow.DeletedBy = command.Caller.SubjectId();
+            await Schedules.ScheduleSync.RemoveAsync(db, workflow.Id, cancellationToken);
+            db.EventTriggers.RemoveRange(await db.EventTriggers.Where(t => t.WorkflowId == workflow.Id).ToListAsync(cancellationToken));
             try
             {
                 await db.SaveChangesAsync(cancellationToken);

@@ -18,7 +18,7 @@ public sealed record SubmitWorkflowResult(WorkflowDto Workflow, bool Created);
 /// </summary>
 public sealed record SubmitWorkflow(ClaimsPrincipal Caller, string Project, string Content, DefinitionFormat Format) : ICommand<SubmitWorkflowResult>;
 
-public sealed class SubmitWorkflowHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, DefinitionProcessor processor, TimeProvider clock)
+public sealed class SubmitWorkflowHandler(WorkflowsDbContext db, IProjectAuthorizer authorizer, DefinitionProcessor processor, TimeProvider clock, IEnumerable<SharedKernel.Messaging.IntegrationEventTypes> eventTypes)
     : ICommandHandler<SubmitWorkflow, SubmitWorkflowResult>
 {
     /// <summary>Tries when another writer added a version or took the name at the same moment.</summary>
@@ -31,6 +31,7 @@ public sealed class SubmitWorkflowHandler(WorkflowsDbContext db, IProjectAuthori
         var name = valid.Definition.Name;
         var caller = command.Caller.SubjectId();
         var format = command.Format == DefinitionFormat.Yaml ? "yaml" : "json";
+        var events = eventTypes.FirstOrDefault();
 
         for (var attempt = 1; ; attempt++)
         {
@@ -81,6 +82,8 @@ public sealed class SubmitWorkflowHandler(WorkflowsDbContext db, IProjectAuthori
                 CreatedBy = caller,
             };
             db.WorkflowVersions.Add(version);
+            await Schedules.ScheduleSync.ApplyAsync(db, workflow, valid.Definition, now, cancellationToken);
+            await Triggers.EventTriggerSync.ApplyAsync(db, events, workflow, valid.Definition.Triggers, cancellationToken);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
