@@ -137,6 +137,10 @@ while :; do
   sleep 1
 done
 json '"  evaluation on the test split: " + ", ".join("%s=%.4f" % (k, v) for k, v in sorted(next(s for s in j["steps"] if s["id"] == "evaluate")["outputs"]["metrics"].items()))' <<<"$BODY"
+if [[ $(json 'next(s for s in j["steps"] if s["id"] == "register")["state"]' <<<"$BODY") == skipped ]]; then
+  echo "error: the model's accuracy is below the workflow's minAccuracy, so it was not registered or deployed" >&2
+  exit 1
+fi
 json '"  registered %s v%s, deployed to endpoint %s" % (next(s for s in j["steps"] if s["id"] == "register")["outputs"]["model"], next(s for s in j["steps"] if s["id"] == "register")["outputs"]["version"], next(s for s in j["steps"] if s["id"] == "deploy")["outputs"]["endpoint"])' <<<"$BODY"
 
 # One applicant (the columns of loans.csv without the label).
@@ -146,7 +150,8 @@ step "Predict: POST /api/v1/endpoints/$ENDPOINT/predict"
 echo "  applicant: $ROW"
 api POST "/api/v1/endpoints/$ENDPOINT/predict" -H 'Content-Type: application/json' -d "{\"instances\": [$ROW]}"
 [[ $STATUS == 200 ]] || fail "predict"
-echo "  $BODY"
+# ML.NET's export also passes its inputs through as outputs; show the answer's three.
+json '"  model %s v%s: " % (j["model"], j["version"]) + ", ".join("%s=%s" % (k.removesuffix(".output"), v) for p in j["predictions"] for k, v in p.items() if k.removesuffix(".output") in ("PredictedLabel", "Probability", "Score"))' <<<"$BODY"
 
 step "Predict: POST /v2/models/$ENDPOINT/infer (Open Inference Protocol)"
 api GET "/v2/models/$ENDPOINT"; meta=$BODY
@@ -170,7 +175,7 @@ PY
 )
 api POST "/v2/models/$ENDPOINT/infer" -H 'Content-Type: application/json' -d "$request"
 [[ $STATUS == 200 ]] || fail "infer"
-json '"\n".join("  %s (%s): %s" % (o["name"], o["datatype"], o["data"]) for o in j["outputs"])' <<<"$BODY"
+json '"\n".join("  %s (%s): %s" % (o["name"], o["datatype"], o["data"]) for o in j["outputs"] if o["name"].removesuffix(".output") in ("PredictedLabel", "Probability", "Score"))' <<<"$BODY"
 
 step "Lineage: GET $P/lineage?endpoint=$ENDPOINT&direction=upstream"
 api GET "$P/lineage?endpoint=$ENDPOINT&direction=upstream&depth=10"
