@@ -73,6 +73,22 @@ public sealed class LocalTrainingTests
         }
     }
 
+    [Theory]
+    [InlineData("binary")]
+    [InlineData("multiclass")]
+    [InlineData("regression")]
+    public void Given_a_label_column_with_its_own_name_When_exported_Then_the_model_takes_it_as_the_Label_input_serving_feeds(string task)
+    {
+        var trained = Train(task, TrainerCatalog.FastTree);
+        var (label, features) = SampleData.For(task);
+
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(trained.Onnx);
+
+        session.InputMetadata.Keys.ShouldContain(LocalTrainingBackend.LabelInput);
+        session.InputMetadata.Keys.ShouldNotContain(label);
+        session.InputMetadata.Keys.Except([LocalTrainingBackend.LabelInput]).ShouldBe(features, ignoreOrder: true);
+    }
+
     [Fact]
     public void Given_the_same_seed_When_trained_twice_Then_the_models_are_identical()
     {

@@ -54,6 +54,9 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
     /// <summary>The result of training in memory: the ML.NET model (tests compare it with its ONNX export), the export and metrics on the training data.</summary>
     internal sealed record Trained(MLContext Context, ITransformer Model, IDataView Data, byte[] Onnx, IReadOnlyDictionary<string, double> Metrics, IReadOnlyList<string> FeatureColumns);
 
+    /// <summary>The name of the label's input in exported models.</summary>
+    public const string LabelInput = "Label";
+
     internal static Trained Train(TabularData data, string label, TrainingTask task, string trainer, IReadOnlyList<string>? features, JsonObject hyperparameters, int seed, string dataName, CancellationToken cancellationToken)
     {
         var labelIndex = data.IndexOf(label);
@@ -81,6 +84,10 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
 
         CheckLabel(data, labelIndex, label, task, dataName);
 
+        // The label enters the model as "Label", whatever its column is called: serving feeds a
+        // dummy to an ML.NET export's input of that name (STACK-NOTES), and would otherwise ask every
+        // caller for the label column. A feature already named Label keeps the column's own name.
+        var labelColumn = featureColumns.Contains(LabelInput) ? label : LabelInput;
         var ml = new MLContext(seed);
         var path = Path.Combine(Path.GetTempPath(), $"mlp-train-{Guid.NewGuid():N}.csv");
         try
@@ -89,7 +96,7 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
             // and the binary labels are spelled true/false.
             var used = featureColumns.Append(label).ToList();
             WriteNormalized(data, used, labelIndex, task, path);
-            var loaderColumns = used.Select((name, i) => new TextLoader.Column(name, ColumnType(data, name, label, task), i)).ToArray();
+            var loaderColumns = used.Select((name, i) => new TextLoader.Column(name == label ? labelColumn : name, ColumnType(data, name, label, task), i)).ToArray();
             var loader = ml.Data.CreateTextLoader(new TextLoader.Options
             {
                 HasHeader = true,
@@ -118,10 +125,10 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
             pipeline = pipeline.Append(ml.Transforms.Concatenate(featureVector, featureColumns.ToArray()));
             if (task == TrainingTask.Multiclass)
             {
-                pipeline = pipeline.Append(ml.Transforms.Conversion.MapValueToKey(label, label));
+                pipeline = pipeline.Append(ml.Transforms.Conversion.MapValueToKey(labelColumn, labelColumn));
             }
 
-            pipeline = pipeline.Append(Trainer(ml, task, trainer, label, featureVector, hyperparameters, seed));
+            pipeline = pipeline.Append(Trainer(ml, task, trainer, labelColumn, featureVector, hyperparameters, seed));
             if (task == TrainingTask.Multiclass)
             {
                 pipeline = pipeline.Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
@@ -131,7 +138,7 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
             var model = pipeline.Fit(view);
             cancellationToken.ThrowIfCancellationRequested();
             var scored = model.Transform(view);
-            var metrics = Evaluate(ml, task, scored, label);
+            var metrics = Evaluate(ml, task, scored, labelColumn);
             using var onnx = new MemoryStream();
             ml.Model.ConvertToOnnx(model, view, onnx);
             return new Trained(ml, model, view, onnx.ToArray(), metrics, featureColumns);
