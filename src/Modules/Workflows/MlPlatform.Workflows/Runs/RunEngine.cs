@@ -866,18 +866,30 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         var scheduler = await schedulers.GetScheduler(cancellationToken);
-        foreach (var attempt in attempts)
+        // A unique trigger name: a resumed attempt is scheduled again while its last trigger may still exist.
+        var triggers = attempts.Select(attempt => TriggerBuilder.Create()
+            .WithIdentity($"{attempt.Id:N}-{Guid.NewGuid():N}", AttemptGroup)
+            .ForJob(StepAttemptJob.Key)
+            .UsingJobData(AttemptKey, attempt.Id.ToString())
+            .StartAt(attempt.ScheduledFor)
+            .Build()).ToList();
+        if (triggers.Count == 1)
         {
-            // A unique trigger name: a resumed attempt is scheduled again while its last trigger may still exist.
-            var trigger = TriggerBuilder.Create()
-                .WithIdentity($"{attempt.Id:N}-{Guid.NewGuid():N}", AttemptGroup)
-                .ForJob(StepAttemptJob.Key)
-                .UsingJobData(AttemptKey, attempt.Id.ToString())
-                .StartAt(attempt.ScheduledFor)
-                .Build();
-            await scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), cancellationToken);
+            await scheduler.ScheduleJob(triggers[0], new ScheduleJobOptions(), cancellationToken);
+            return;
+        }
+
+        // Many at once (a fan-out): one store operation per batch instead of a transaction per
+        // trigger. Storing a batch with its job re-stores the (unchanged) durable job, hence Replace.
+        var job = await scheduler.GetJobDetail(StepAttemptJob.Key, cancellationToken)
+            ?? throw new InvalidOperationException("The step attempt job is not registered.");
+        foreach (var batch in triggers.Chunk(ScheduleBatch))
+        {
+            await scheduler.ScheduleJob(job, batch, new ScheduleJobOptions { Replace = true }, cancellationToken);
         }
     }
+
+    private const int ScheduleBatch = 500;
 
     private static string? Truncate(string? text) => text is { Length: > 4000 } ? text[..3999] + "…" : text;
 }
