@@ -3,7 +3,8 @@ using MlPlatform.Benchmarks;
 // dotnet run -c Release --project bench/MlPlatform.Benchmarks -- <suite> [options]
 //   auth            [--seconds N] [--clients N]
 //   registry        [--seconds N] [--rate N] [--postgres "<connection string>"]
-//   workflow-chain  [--steps N] [--postgres "<connection string>"]
+//   workflow-chain  [--steps N (1000)] [--postgres "<connection string>"]
+//   workflow-fanout [--steps N (10000)] [--postgres "<connection string>"]
 //   validate        [--rows N] [--rounds N]
 //   predict         [--seconds N] [--rounds N]
 // With --postgres, the suite creates a database of its own on that server and drops it afterwards.
@@ -19,7 +20,10 @@ switch (suite)
         await RegistryBenchmark.RunAsync(postgres, Option(args, "--rate", 500), TimeSpan.FromSeconds(Option(args, "--seconds", 10)));
         break;
     case "workflow-chain":
-        await WorkflowChainBenchmark.RunAsync(postgres, Option(args, "--steps", 200));
+        await WorkflowChainBenchmark.RunAsync(postgres, Option(args, "--steps", 1000));
+        break;
+    case "workflow-fanout":
+        await WorkflowFanOutBenchmark.RunAsync(postgres, Option(args, "--steps", 10_000));
         break;
     case "validate":
         await ValidateBenchmark.RunAsync(Option(args, "--rows", 1_000_000), Option(args, "--rounds", 3));
@@ -28,7 +32,7 @@ switch (suite)
         await PredictBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 5)), Option(args, "--rounds", 2));
         break;
     default:
-        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, validate, predict");
+        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, workflow-fanout, validate, predict");
         return 2;
 }
 

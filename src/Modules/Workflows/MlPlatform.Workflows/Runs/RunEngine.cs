@@ -229,10 +229,10 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
             var run = await db.Runs.SingleAsync(r => r.Id == attempt.RunId, cancellationToken);
             workflowId = run.WorkflowId;
-            var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
-            var step = steps.Single(s => s.Id == attempt.RunStepId);
+            // Only the finished step is loaded here; the rest of the run only when a transition needs it.
+            var step = await db.RunSteps.SingleAsync(s => s.Id == attempt.RunStepId, cancellationToken);
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
-            var stepDefinition = definition.Steps.Single(s => s.Id == step.StepId);
+            var stepDefinition = StepsById(definition)[step.StepId];
             var now = clock.GetUtcNow();
             switch (outcome)
             {
@@ -294,7 +294,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
             if (!RunStates.IsTerminal(run.State))
             {
-                Advance(run, steps, definition, now, created);
+                if (!await TryAdvanceLocallyAsync(run, step, definition, now, created, cancellationToken))
+                {
+                    // Tracked rows (the finished step) keep their changes when queried again.
+                    var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
+                    Advance(run, steps, definition, now, created);
+                }
+
                 admitNext = RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
             }
 
@@ -306,6 +312,98 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         if (admitNext)
         {
             await AdmitAsync(workflowId, cancellationToken);
+        }
+
+        return true;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<StepDefinition>>> DependentsCache = [];
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, StepDefinition>> StepsCache = [];
+
+    /// <summary>Each step's direct dependents, computed once per cached definition (definitions are immutable).</summary>
+    private static Dictionary<string, List<StepDefinition>> Dependents(WorkflowDefinition definition) =>
+        DependentsCache.GetValue(definition, d => d.Steps
+            .SelectMany(s => s.DependsOn.Select(up => (Up: up, Step: s)))
+            .GroupBy(p => p.Up, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(p => p.Step).ToList(), StringComparer.Ordinal));
+
+    /// <summary>The definition's steps by id, computed once per cached definition.</summary>
+    public static Dictionary<string, StepDefinition> StepsById(WorkflowDefinition definition) =>
+        StepsCache.GetValue(definition, d => d.Steps.ToDictionary(s => s.Id, StringComparer.Ordinal));
+
+    /// <summary>
+    /// The common transitions without loading the whole run, so a transition costs what it touches
+    /// rather than the run's size: a step that did not finish changes nothing downstream; a step that
+    /// succeeded makes those of its direct dependents ready whose dependencies all succeeded or were
+    /// skipped, and finishes the run when nothing else is left (counted by a query). Anything else
+    /// (failures, cancels, conditions, skips that cascade) returns false before changing anything,
+    /// and the caller runs the full <see cref="Advance"/> over every step.
+    /// </summary>
+    private async Task<bool> TryAdvanceLocallyAsync(WorkflowRun run, RunStep step, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, CancellationToken cancellationToken)
+    {
+        if (!StepStates.IsTerminal(step.State))
+        {
+            // Every pending step already waits on an unfinished dependency (each transition advanced to
+            // a fixed point), and an unfinished step cannot release or finish anything.
+            return true;
+        }
+
+        if (step.State != StepStates.Succeeded)
+        {
+            return false;
+        }
+
+        var dependents = Dependents(definition).TryGetValue(step.StepId, out var found) ? found : [];
+        if (dependents.Count == 0)
+        {
+            var unfinished = await db.RunSteps.CountAsync(
+                s => s.RunId == run.Id && s.Id != step.Id && s.State != StepStates.Succeeded && s.State != StepStates.Failed && s.State != StepStates.Skipped && s.State != StepStates.Cancelled,
+                cancellationToken);
+            if (unfinished == 0)
+            {
+                var failed = await db.RunSteps.Where(s => s.RunId == run.Id && s.State == StepStates.Failed).ToListAsync(cancellationToken);
+                Complete(run, [.. failed, step], now);
+            }
+
+            return true;
+        }
+
+        if (dependents.Any(d => d.When is not null))
+        {
+            return false;
+        }
+
+        var names = dependents.SelectMany(d => d.DependsOn).Concat(dependents.Select(d => d.Id)).Where(n => n != step.StepId).Distinct(StringComparer.Ordinal).ToList();
+        var loaded = await db.RunSteps.Where(s => s.RunId == run.Id && names.Contains(s.StepId)).ToListAsync(cancellationToken);
+        var byId = loaded.ToDictionary(s => s.StepId, StringComparer.Ordinal);
+        byId[step.StepId] = step;
+        var ready = new List<(RunStep Step, StepDefinition Definition)>();
+        foreach (var dependent in dependents)
+        {
+            var row = byId[dependent.Id];
+            if (row.State != StepStates.Pending)
+            {
+                return false;
+            }
+
+            var dependencies = dependent.DependsOn.Select(d => byId[d].State).ToList();
+            if (dependencies.Any(d => !StepStates.IsTerminal(d)))
+            {
+                continue;
+            }
+
+            if (dependencies.Any(d => d is not (StepStates.Succeeded or StepStates.Skipped)))
+            {
+                return false;
+            }
+
+            ready.Add((row, dependent));
+        }
+
+        foreach (var (row, dependent) in ready)
+        {
+            row.State = StepStates.Ready;
+            created.Add(NewAttempt(row, row.Attempts + 1, now, dependent.Pool));
         }
 
         return true;
@@ -768,18 +866,30 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         var scheduler = await schedulers.GetScheduler(cancellationToken);
-        foreach (var attempt in attempts)
+        // A unique trigger name: a resumed attempt is scheduled again while its last trigger may still exist.
+        var triggers = attempts.Select(attempt => TriggerBuilder.Create()
+            .WithIdentity($"{attempt.Id:N}-{Guid.NewGuid():N}", AttemptGroup)
+            .ForJob(StepAttemptJob.Key)
+            .UsingJobData(AttemptKey, attempt.Id.ToString())
+            .StartAt(attempt.ScheduledFor)
+            .Build()).ToList();
+        if (triggers.Count == 1)
         {
-            // A unique trigger name: a resumed attempt is scheduled again while its last trigger may still exist.
-            var trigger = TriggerBuilder.Create()
-                .WithIdentity($"{attempt.Id:N}-{Guid.NewGuid():N}", AttemptGroup)
-                .ForJob(StepAttemptJob.Key)
-                .UsingJobData(AttemptKey, attempt.Id.ToString())
-                .StartAt(attempt.ScheduledFor)
-                .Build();
-            await scheduler.ScheduleJob(trigger, new ScheduleJobOptions(), cancellationToken);
+            await scheduler.ScheduleJob(triggers[0], new ScheduleJobOptions(), cancellationToken);
+            return;
+        }
+
+        // Many at once (a fan-out): one store operation per batch instead of a transaction per
+        // trigger. Storing a batch with its job re-stores the (unchanged) durable job, hence Replace.
+        var job = await scheduler.GetJobDetail(StepAttemptJob.Key, cancellationToken)
+            ?? throw new InvalidOperationException("The step attempt job is not registered.");
+        foreach (var batch in triggers.Chunk(ScheduleBatch))
+        {
+            await scheduler.ScheduleJob(job, batch, new ScheduleJobOptions { Replace = true }, cancellationToken);
         }
     }
+
+    private const int ScheduleBatch = 500;
 
     private static string? Truncate(string? text) => text is { Length: > 4000 } ? text[..3999] + "…" : text;
 }

@@ -75,10 +75,15 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
             return new AttemptOutcome.Cancelled("The run was cancelled.");
         }
 
-        var steps = await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id).ToListAsync(hostToken);
-        var step = steps.Single(s => s.Id == attempt.RunStepId);
+        var step = await db.RunSteps.AsNoTracking().SingleAsync(s => s.Id == attempt.RunStepId, hostToken);
         var definition = await services.GetRequiredService<DefinitionCache>().GetAsync(db, run.WorkflowVersionId, hostToken);
-        var stepDefinition = definition.Steps.Single(s => s.Id == step.StepId);
+        var stepDefinition = RunEngine.StepsById(definition)[step.StepId];
+
+        // Templates may only name upstream steps, so only those are read (not the whole run).
+        var upstream = Upstream(definition, step.StepId);
+        var steps = upstream.Count == 0
+            ? []
+            : await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id && upstream.Contains(s.StepId)).ToListAsync(hostToken);
         var type = services.GetRequiredService<IStepTypeRegistry>().Find(stepDefinition.Type);
         if (type is null)
         {
@@ -184,6 +189,31 @@ public sealed class StepAttemptJob(IServiceScopeFactory scopes, ILogger<StepAtte
         }
 
         return outcome;
+    }
+
+    /// <summary>The steps this one depends on, directly or not.</summary>
+    private static List<string> Upstream(Definitions.WorkflowDefinition definition, string stepId)
+    {
+        var byId = RunEngine.StepsById(definition);
+        if (byId[stepId].DependsOn.Count == 0)
+        {
+            return [];
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>(byId[stepId].DependsOn);
+        while (pending.TryPop(out var id))
+        {
+            if (seen.Add(id))
+            {
+                foreach (var next in byId[id].DependsOn)
+                {
+                    pending.Push(next);
+                }
+            }
+        }
+
+        return [.. seen];
     }
 
     /// <summary>
