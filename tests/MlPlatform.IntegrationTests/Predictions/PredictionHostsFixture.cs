@@ -14,7 +14,7 @@ namespace MlPlatform.IntegrationTests.Predictions;
 /// (admin owns the project and approves, Maintainer deploys, Viewer reads, the outsider has a project
 /// of their own), a small inference body limit and a quick refresh of the routing tables.
 /// </summary>
-public sealed class PredictionHostsFixture : IAsyncLifetime
+public class PredictionHostsFixture : IAsyncLifetime
 {
     public const long MaxRequestBytes = 32 * 1024;
 
@@ -35,14 +35,23 @@ public sealed class PredictionHostsFixture : IAsyncLifetime
         }
     }
 
-    private static async Task<WorkflowTestAccounts> StartAsync(DatabaseProvider provider)
+    /// <summary>Settings a derived fixture adds to (or overrides in) the host's configuration.</summary>
+    protected virtual IEnumerable<KeyValuePair<string, string?>> ExtraSettings => [];
+
+    private async Task<WorkflowTestAccounts> StartAsync(DatabaseProvider provider)
     {
-        var factory = await PlatformFactory.CreateAsync(provider, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Predictions:MaxRequestBytes"] = MaxRequestBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Predictions:RefreshInterval"] = "00:00:00.500",
             ["Gateway:RateLimits:Enabled"] = "false",
-        });
+        };
+        foreach (var (key, value) in ExtraSettings)
+        {
+            settings[key] = value;
+        }
+
+        var factory = await PlatformFactory.CreateAsync(provider, settings);
         return await WorkflowTestAccounts.CreateAsync(factory);
     }
 

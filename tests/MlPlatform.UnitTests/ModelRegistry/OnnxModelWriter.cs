@@ -10,6 +10,7 @@ namespace MlPlatform.Tests.Onnx;
 public static class OnnxModelWriter
 {
     private const int FloatType = 1;
+    private const int Int64Type = 7;
 
     public static byte[] LogisticRegression(
         float[] weights,
@@ -47,6 +48,30 @@ public static class OnnxModelWriter
         }
 
         return model.ToArray();
+    }
+
+    /// <summary>
+    /// y = Reshape(x, [rows, features]) with x float [N, features]: loads (N is symbolic, so nothing
+    /// can be checked at load) and computes for N = <paramref name="rows"/>, but ONNX Runtime refuses
+    /// every other row count at Run (element count mismatch).
+    /// </summary>
+    public static byte[] FixedRowsReshape(int rows, int features, string input = "x", string output = "y")
+    {
+        var shape = new byte[16];
+        BitConverter.TryWriteBytes(shape.AsSpan(0), (long)rows);
+        BitConverter.TryWriteBytes(shape.AsSpan(8), (long)features);
+        var graph = new Proto()
+            .Message(1, Node([input, "shape"], [output], "reshape", "Reshape"))
+            .String(2, "fixed-rows")
+            .Message(5, new Proto().Varint(1, 2).Varint(2, Int64Type).String(8, "shape").Bytes(9, shape))
+            .Message(11, ValueInfo(input, [null, features], "N"))
+            .Message(12, ValueInfo(output, [rows, features], "N"));
+        return new Proto()
+            .Varint(1, 8)
+            .String(2, "mlplatform-tests")
+            .Message(7, graph)
+            .Message(8, new Proto().String(1, string.Empty).Varint(2, 13))
+            .ToArray();
     }
 
     /// <summary>What the model computes, for checking ONNX Runtime's answer.</summary>

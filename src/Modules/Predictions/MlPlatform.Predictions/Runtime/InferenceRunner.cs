@@ -6,9 +6,13 @@ using MlPlatform.SharedKernel.Errors;
 namespace MlPlatform.Predictions.Runtime;
 
 /// <summary>A model that failed while running: the request gets a clear error; the endpoint stays up.</summary>
+/// <remarks>
+/// 422: the input passed every check against the signature, yet the model could not compute on it
+/// (a Reshape or Gather the data does not fit); the request, not the server, has to change.
+/// </remarks>
 public sealed class ModelExecutionException(string detail, Exception? inner = null) : PlatformException("Model execution failed", detail, inner)
 {
-    public override int StatusCode => 500;
+    public override int StatusCode => 422;
 }
 
 /// <summary>One ONNX Runtime Run with managed tensors in and out.</summary>
