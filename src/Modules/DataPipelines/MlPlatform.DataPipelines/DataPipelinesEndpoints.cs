@@ -13,6 +13,7 @@ using MlPlatform.Gateway.Contracts;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Paging;
 using MlPlatform.UserManagement.Contracts;
+using MlPlatform.SharedKernel.Uploads;
 
 namespace MlPlatform.DataPipelines;
 
@@ -88,7 +89,7 @@ public static class DataPipelinesEndpoints
         project.MapGet("/datasets/{name}/versions/{version:int}/content", async Task<FileStreamHttpResult> (string project, string name, int version, HttpResponse response, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
             {
                 var content = await mediator.Send(new DownloadVersion(user, project, name, version), ct);
-                response.Headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(Convert.FromHexString(content.Sha256))}:";
+                response.Headers["Repr-Digest"] = UploadSpool.ReprDigest(content.Sha256);
                 return TypedResults.Stream(content.Content, content.ContentType, content.FileName);
             })
             .WithSummary("Download the version's file (streamed)")

@@ -12,6 +12,7 @@ using MlPlatform.ModelRegistry.Versions;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.SharedKernel.Paging;
+using MlPlatform.SharedKernel.Uploads;
 
 namespace MlPlatform.ModelRegistry;
 
@@ -87,7 +88,7 @@ public static class ModelRegistryEndpoints
             {
                 var artifact = await mediator.Send(new DownloadVersion(user, project, name, version), ct);
                 // RFC 9530 digest of the whole file, so a client can check what it received.
-                response.Headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(Convert.FromHexString(artifact.Sha256))}:";
+                response.Headers["Repr-Digest"] = UploadSpool.ReprDigest(artifact.Sha256);
                 return TypedResults.Stream(artifact.Content, "application/octet-stream", artifact.FileName);
             })
             .WithSummary("Download the version's ONNX file (streamed)")

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Uploads;
 
 namespace MlPlatform.DataPipelines.Datasets;
 
@@ -29,7 +30,7 @@ public static class DatasetUpload
         var media = contentType.MediaType.Value ?? string.Empty;
         if (!media.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
         {
-            var size = await SpoolAsync(request.Body, path, maxBytes, cancellationToken);
+            var size = await UploadSpool.ToFileAsync(request.Body, path, maxBytes, cancellationToken);
             return new UploadInfo(size, null, media);
         }
 
@@ -56,7 +57,7 @@ public static class DatasetUpload
                     throw new BadRequestException("Send one 'file' field.");
                 }
 
-                var size = await SpoolAsync(section.Body, path, maxBytes, cancellationToken);
+                var size = await UploadSpool.ToFileAsync(section.Body, path, maxBytes, cancellationToken);
                 info = new UploadInfo(size, HeaderUtilities.RemoveQuotes(disposition.FileName).Value, section.ContentType);
             }
         }
@@ -66,25 +67,5 @@ public static class DatasetUpload
         }
 
         return info ?? throw new BadRequestException("The form has no 'file' field with the dataset.");
-    }
-
-    private static async Task<long> SpoolAsync(Stream source, string path, long maxBytes, CancellationToken cancellationToken)
-    {
-        await using var target = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        var buffer = new byte[1 << 16];
-        long total = 0;
-        int read;
-        while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-        {
-            total += read;
-            if (total > maxBytes)
-            {
-                throw new PayloadTooLargeException(maxBytes);
-            }
-
-            await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-        }
-
-        return total;
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Uploads;
 using MlPlatform.SharedKernel.Storage;
 
 namespace MlPlatform.ModelRegistry.Versions;
@@ -88,7 +89,7 @@ public sealed class ModelUpload : IAsyncDisposable
 
             if (contentType.MediaType.Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase))
             {
-                size = await SpoolAsync(request.Body, path, maxBytes, cancellationToken);
+                size = await UploadSpool.ToFileAsync(request.Body, path, maxBytes, cancellationToken);
             }
             else if (contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             {
@@ -116,7 +117,7 @@ public sealed class ModelUpload : IAsyncDisposable
                                 throw new BadRequestException("Send one 'file' field.");
                             }
 
-                            size = await SpoolAsync(section.Body, path, maxBytes, cancellationToken);
+                            size = await UploadSpool.ToFileAsync(section.Body, path, maxBytes, cancellationToken);
                         }
                         else if (name is not null && FieldNames.Contains(name, StringComparer.OrdinalIgnoreCase))
                         {
@@ -245,7 +246,7 @@ public sealed class ModelUpload : IAsyncDisposable
         try
         {
             await using var source = await store.OpenReadAsync(key, cancellationToken);
-            Size = await SpoolAsync(source, Path, maxBytes, cancellationToken);
+            Size = await UploadSpool.ToFileAsync(source, Path, maxBytes, cancellationToken);
         }
         catch (ObjectNotFoundException)
         {
@@ -256,26 +257,6 @@ public sealed class ModelUpload : IAsyncDisposable
         {
             throw new UnprocessableException($"The object '{key}' is empty.");
         }
-    }
-
-    private static async Task<long> SpoolAsync(Stream source, string path, long maxBytes, CancellationToken cancellationToken)
-    {
-        await using var target = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous);
-        var buffer = new byte[81920];
-        long total = 0;
-        int read;
-        while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-        {
-            total += read;
-            if (total > maxBytes)
-            {
-                throw new PayloadTooLargeException(maxBytes);
-            }
-
-            await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-        }
-
-        return total;
     }
 
     private static async Task<string> ReadFieldAsync(Stream body, string name, CancellationToken cancellationToken)

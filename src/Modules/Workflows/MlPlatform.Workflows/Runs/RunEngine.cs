@@ -612,8 +612,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             var now = clock.GetUtcNow();
             step.State = state;
             step.Outputs = state == StepStates.Succeeded ? (outputs ?? []).ToJsonString() : null;
-            step.Error = $"Marked {state} by {by} (was: {step.Error})";
-            step.Error = Truncate(step.Error);
+            step.Error = Truncate($"Marked {state} by {by} (was: {step.Error})");
             step.FinishedAt = now;
             step.OverriddenBy = by;
             step.OverriddenAt = now;
