@@ -11,6 +11,12 @@ public sealed record RunSucceeded(Guid EventId, DateTimeOffset OccurredAt, Guid 
 /// <summary>The run finished with at least one failed step.</summary>
 public sealed record RunFailed(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string Workflow, int Version, string? Error) : IIntegrationEvent;
 
+/// <summary>
+/// A user cancelled the run. Its queued work is cancelled and running attempts are stopped; work a
+/// step started outside the platform (a remote training job) is for its module to stop on this event.
+/// </summary>
+public sealed record RunCancelled(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string Workflow, int Version) : IIntegrationEvent;
+
 /// <summary>A step failed for good (no retries left, or the failure was not retryable).</summary>
 public sealed record StepFailed(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid RunId, string StepId, int Attempt, string Error) : IIntegrationEvent;
 

@@ -470,6 +470,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         {
             run.State = RunStates.Cancelled;
             run.Error = "Cancelled.";
+            db.AddIntegrationEvent(new RunCancelled(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         }
 
         WorkflowMetrics.RunFinished(run.State);
