@@ -38,6 +38,11 @@ public class PredictionHostsFixture : IAsyncLifetime
     /// <summary>Settings a derived fixture adds to (or overrides in) the host's configuration.</summary>
     protected virtual IEnumerable<KeyValuePair<string, string?>> ExtraSettings => [];
 
+    /// <summary>Test-only services a derived fixture adds to the host (a clock, a client address).</summary>
+    protected virtual void ConfigureServices(Microsoft.Extensions.DependencyInjection.IServiceCollection services)
+    {
+    }
+
     private async Task<WorkflowTestAccounts> StartAsync(DatabaseProvider provider)
     {
         var settings = new Dictionary<string, string?>
@@ -51,7 +56,7 @@ public class PredictionHostsFixture : IAsyncLifetime
             settings[key] = value;
         }
 
-        var factory = await PlatformFactory.CreateAsync(provider, settings);
+        var factory = await PlatformFactory.CreateAsync(provider, settings, ConfigureServices);
         return await WorkflowTestAccounts.CreateAsync(factory);
     }
 

@@ -28,6 +28,7 @@ public sealed class PredictionsModule : Module<PredictionsDbContext>
         services.AddSingleton<InferenceEngine>();
         services.AddSingleton<DataPlaneAccess>();
         services.AddSingleton<DataPlane>();
+        V2ErrorWriter.Register(services);
         services.AddSingleton<BatchPredictor>();
         services.AddSingleton<BatchJobs>();
         services.AddHostedService<EndpointRefresher>();
