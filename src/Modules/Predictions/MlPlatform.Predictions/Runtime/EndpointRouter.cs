@@ -201,11 +201,11 @@ public sealed partial class EndpointRouter(
 }
 
 /// <summary>Keeps this host's tables in step with the database and unloads idle models.</summary>
-public sealed partial class EndpointRefresher(EndpointRouter router, ModelSessions sessions, PredictionsSettings settings, ILogger<EndpointRefresher> logger) : BackgroundService
+public sealed partial class EndpointRefresher(EndpointRouter router, ModelSessions sessions, PredictionsSettings settings, TimeProvider clock, ILogger<EndpointRefresher> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(settings.RefreshInterval);
+        using var timer = new PeriodicTimer(settings.RefreshInterval, clock);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))

@@ -20,11 +20,13 @@ public sealed record ModelFile(string Sha256, string ArtifactKey, long SizeBytes
 /// </summary>
 public sealed class LoadedModel
 {
+    private readonly TimeProvider _clock;
     private int _references = 1;
     private long _lastUsed;
 
-    internal LoadedModel(ModelFile file, InferenceSession session, TimeSpan loadTime)
+    internal LoadedModel(ModelFile file, InferenceSession session, TimeSpan loadTime, TimeProvider clock)
     {
+        _clock = clock;
         File = file;
         Session = session;
         Signature = ModelSignature.From(session);
@@ -48,9 +50,10 @@ public sealed class LoadedModel
 
     public bool Disposed => Volatile.Read(ref _references) <= 0;
 
+    /// <summary>The clock's timestamp (<see cref="TimeProvider.GetTimestamp"/>) of the last acquire.</summary>
     internal long LastUsed => Volatile.Read(ref _lastUsed);
 
-    internal void Touch() => Volatile.Write(ref _lastUsed, Environment.TickCount64);
+    internal void Touch() => Volatile.Write(ref _lastUsed, _clock.GetTimestamp());
 
     /// <summary>False once the model is being unloaded: the caller looks it up again.</summary>
     public bool TryAcquire()
@@ -91,11 +94,13 @@ public sealed partial class ModelSessions : IDisposable
     private readonly IObjectStore _store;
     private readonly PredictionsSettings _settings;
     private readonly ILogger<ModelSessions> _logger;
+    private readonly TimeProvider _clock;
     private readonly string _cacheDirectory;
 
-    public ModelSessions(IObjectStore store, PredictionsSettings settings, DatabaseSettings database, ILogger<ModelSessions> logger)
+    public ModelSessions(IObjectStore store, PredictionsSettings settings, DatabaseSettings database, TimeProvider clock, ILogger<ModelSessions> logger)
     {
         _store = store;
+        _clock = clock;
         _settings = settings;
         _logger = logger;
         _cacheDirectory = settings.CacheDirectory ?? Path.Combine(database.DataDirectory, "model-cache");
@@ -153,10 +158,10 @@ public sealed partial class ModelSessions : IDisposable
     /// <summary>Unloads models unused for the idle time, except those in <paramref name="keep"/> (the live routing tables' models).</summary>
     public void UnloadIdle(IReadOnlySet<string> keep)
     {
-        var cutoff = Environment.TickCount64 - (long)_settings.IdleUnloadAfter.TotalMilliseconds;
         foreach (var model in Loaded().ToList())
         {
-            if (!keep.Contains(model.File.Sha256) && model.LastUsed < cutoff)
+            // Measured on the injected clock, so a test can move time instead of waiting for it.
+            if (!keep.Contains(model.File.Sha256) && _clock.GetElapsedTime(model.LastUsed) > _settings.IdleUnloadAfter)
             {
                 Unload(model.File.Sha256);
             }
@@ -204,7 +209,7 @@ public sealed partial class ModelSessions : IDisposable
             }
         }
 
-        var model = new LoadedModel(file, session, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        var model = new LoadedModel(file, session, System.Diagnostics.Stopwatch.GetElapsedTime(started), _clock);
         WarmUp(model);
         LogLoaded(_logger, file.Sha256[..12], file.SizeBytes, model.LoadTime.TotalMilliseconds);
         return model;
