@@ -29,6 +29,10 @@ namespace MlPlatform.Migrations.PostgreSql.Predictions
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempts");
+
                     b.Property<long>("BytesRead")
                         .HasColumnType("bigint")
                         .HasColumnName("bytes_read");
@@ -70,6 +74,15 @@ namespace MlPlatform.Migrations.PostgreSql.Predictions
                         .HasColumnType("character varying(1024)")
                         .HasColumnName("input_key");
 
+                    b.Property<DateTimeOffset?>("LeaseExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("lease_expires_at");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("lease_owner");
+
                     b.Property<string>("OutputKey")
                         .IsRequired()
                         .HasMaxLength(1024)
@@ -95,6 +108,9 @@ namespace MlPlatform.Migrations.PostgreSql.Predictions
 
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_batch_jobs_project_id_created_at");
+
+                    b.HasIndex("State", "LeaseExpiresAt")
+                        .HasDatabaseName("ix_batch_jobs_state_lease_expires_at");
 
                     b.ToTable("batch_jobs", "prediction");
                 });

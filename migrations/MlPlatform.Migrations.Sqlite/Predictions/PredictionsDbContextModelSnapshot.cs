@@ -23,6 +23,10 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempts");
+
                     b.Property<long>("BytesRead")
                         .HasColumnType("INTEGER")
                         .HasColumnName("bytes_read");
@@ -64,6 +68,15 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
                         .HasColumnType("TEXT")
                         .HasColumnName("input_key");
 
+                    b.Property<long?>("LeaseExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lease_expires_at");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("lease_owner");
+
                     b.Property<string>("OutputKey")
                         .IsRequired()
                         .HasMaxLength(1024)
@@ -89,6 +102,9 @@ namespace MlPlatform.Migrations.Sqlite.Predictions
 
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_batch_jobs_project_id_created_at");
+
+                    b.HasIndex("State", "LeaseExpiresAt")
+                        .HasDatabaseName("ix_batch_jobs_state_lease_expires_at");
 
                     b.ToTable("batch_jobs", (string)null);
                 });

@@ -32,6 +32,7 @@ public sealed class PredictionsModule : Module<PredictionsDbContext>
         services.AddSingleton<BatchPredictor>();
         services.AddSingleton<BatchJobs>();
         services.AddHostedService<EndpointRefresher>();
+        services.AddHostedService<BatchJobSweeper>();
         services.AddScoped<EndpointWriter>();
         services.AddScoped<IModelVersionServing, ModelVersionServing>();
         // Order matters: the follower commits the new version before the reloader rebuilds the tables.

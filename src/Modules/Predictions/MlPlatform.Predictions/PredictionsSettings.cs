@@ -32,6 +32,15 @@ public sealed record PredictionsSettings
     /// <summary>Default bound of waiting requests per endpoint when the endpoint sets none.</summary>
     public int DefaultMaxQueue { get; init; } = 1024;
 
+    /// <summary>How long a batch job's host holds it without renewing (renewed every third of it while the job runs).</summary>
+    public TimeSpan BatchLeaseDuration { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often a host looks for batch jobs whose host was lost (lease expired).</summary>
+    public TimeSpan BatchSweepInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Starts of a batch job, its first included, before a lost host makes it fail instead of resuming.</summary>
+    public int BatchMaxAttempts { get; init; } = 3;
+
     public int IntraOpThreads { get; init; }
 
     public int InterOpThreads { get; init; }
@@ -61,6 +70,9 @@ public sealed record PredictionsSettings
             RefreshInterval = Span(s, "RefreshInterval", defaults.RefreshInterval),
             AccessCacheFor = Span(s, "AccessCacheFor", defaults.AccessCacheFor),
             DefaultMaxQueue = (int)Long(s, "DefaultMaxQueue", defaults.DefaultMaxQueue),
+            BatchLeaseDuration = Span(s, "Batch:LeaseDuration", defaults.BatchLeaseDuration),
+            BatchSweepInterval = Span(s, "Batch:SweepInterval", defaults.BatchSweepInterval),
+            BatchMaxAttempts = (int)Math.Min(Long(s, "Batch:MaxAttempts", defaults.BatchMaxAttempts), 100),
             IntraOpThreads = (int)Long(s, "Sessions:IntraOpThreads", 0, allowZero: true),
             InterOpThreads = (int)Long(s, "Sessions:InterOpThreads", 0, allowZero: true),
             OptimizationLevel = Level(s["Sessions:OptimizationLevel"]),

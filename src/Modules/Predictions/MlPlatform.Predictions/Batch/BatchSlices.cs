@@ -14,11 +14,12 @@ namespace MlPlatform.Predictions.Batch;
 
 public sealed record BatchRequest(string? Input, string? Output);
 
-public sealed record BatchJobDto(Guid Id, string Endpoint, string Input, string Output, string State, long Rows, long BytesRead, long InputBytes, double Progress, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt)
+/// <param name="Attempts">Starts of the job: 1, plus one for each time its host was lost and another host started it again.</param>
+public sealed record BatchJobDto(Guid Id, string Endpoint, string Input, string Output, string State, long Rows, long BytesRead, long InputBytes, double Progress, string? Error, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt, int Attempts)
 {
     public static BatchJobDto From(BatchJob j) => new(
         j.Id, j.Endpoint, j.InputKey, j.OutputKey, j.State, j.Rows, j.BytesRead, j.InputBytes,
-        j.InputBytes == 0 ? (j.State == "succeeded" ? 1 : 0) : Math.Min(1, (double)j.BytesRead / j.InputBytes), j.Error, j.CreatedAt, j.FinishedAt);
+        j.InputBytes == 0 ? (j.State == "succeeded" ? 1 : 0) : Math.Min(1, (double)j.BytesRead / j.InputBytes), j.Error, j.CreatedAt, j.FinishedAt, j.Attempts);
 }
 
 public sealed record StartBatch(ClaimsPrincipal Caller, string Project, string Name, string Input, string? Output) : ICommand<BatchJobDto>;
@@ -67,45 +68,4 @@ public sealed class GetBatchHandler(PredictionsDbContext db, IProjectAuthorizer 
             ?? throw new NotFoundException("Batch prediction", query.Id.ToString());
         return BatchJobDto.From(job);
     }
-}
-
-/// <summary>Runs API batch jobs in the background of this host, recording progress on the job row.</summary>
-public sealed partial class BatchJobs(IServiceScopeFactory scopes, EndpointRouter router, BatchPredictor predictor, TimeProvider clock, ILogger<BatchJobs> logger)
-{
-    public void Start(Guid id) => _ = Task.Run(() => RunAsync(id));
-
-    private async Task RunAsync(Guid id)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
-        var job = await db.BatchJobs.SingleAsync(j => j.Id == id);
-        try
-        {
-            job.State = "running";
-            await db.SaveChangesAsync();
-            var endpoint = await router.GetAsync(job.Endpoint, CancellationToken.None) ?? throw new NotFoundException("Endpoint", job.Endpoint);
-            var variant = endpoint.Variants.OrderByDescending(v => v.Weight).First();
-            var rows = await predictor.RunAsync(variant, job.InputKey, job.OutputKey, async p =>
-            {
-                job.Rows = p.Rows;
-                job.BytesRead = p.BytesRead;
-                job.InputBytes = p.InputBytes;
-                await db.SaveChangesAsync();
-            }, CancellationToken.None);
-            job.Rows = rows;
-            job.State = "succeeded";
-        }
-        catch (Exception ex)
-        {
-            job.State = "failed";
-            job.Error = ex is PlatformException ? ex.Message : "The batch failed: " + ex.GetType().Name;
-            LogFailed(logger, id, ex);
-        }
-
-        job.FinishedAt = clock.GetUtcNow();
-        await db.SaveChangesAsync();
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Batch prediction {Id} failed")]
-    private static partial void LogFailed(ILogger logger, Guid id, Exception exception);
 }

@@ -114,4 +114,13 @@ public sealed class BatchJob
     public DateTimeOffset? FinishedAt { get; set; }
 
     public Guid? CreatedBy { get; set; }
+
+    /// <summary>How many times the job was started: 1 on its own host, one more for each resume after its host was lost.</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>The host running the job; with <see cref="LeaseExpiresAt"/>, renewed while it runs.</summary>
+    public string? LeaseOwner { get; set; }
+
+    /// <summary>Past this time a running job's host is taken as lost, and a sweep starts the job again.</summary>
+    public DateTimeOffset? LeaseExpiresAt { get; set; }
 }

@@ -51,6 +51,9 @@ internal sealed class BatchJobConfiguration : IEntityTypeConfiguration<BatchJob>
         builder.Property(j => j.OutputKey).HasMaxLength(1024);
         builder.Property(j => j.State).HasMaxLength(16);
         builder.Property(j => j.Error).HasMaxLength(2000);
+        builder.Property(j => j.LeaseOwner).HasMaxLength(200);
         builder.HasIndex(j => new { j.ProjectId, j.CreatedAt });
+        // The sweep looks for running jobs whose lease ran out.
+        builder.HasIndex(j => new { j.State, j.LeaseExpiresAt });
     }
 }
