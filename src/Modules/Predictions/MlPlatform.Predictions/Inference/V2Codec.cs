@@ -28,8 +28,13 @@ public static class V2Codec
             throw new UnsupportedMediaTypeException($"Send JSON (application/json); got '{type}'.");
         }
 
-        var buffer = new ArrayBufferWriter<byte>(request.ContentLength is { } l and > 0 ? (int)l : 4096);
         var reader = request.BodyReader;
+        if (request.ContentLength is { } known and > 0)
+        {
+            return await ReadExactAsync(reader, (int)known, maxBytes, cancellationToken);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(4096);
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken);
@@ -51,6 +56,36 @@ public static class V2Codec
         }
 
         return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A body of announced length, copied once from the pipe into an array of that size (the common case on the hot path).</summary>
+    private static async Task<byte[]> ReadExactAsync(System.IO.Pipelines.PipeReader reader, int length, long maxBytes, CancellationToken cancellationToken)
+    {
+        var body = new byte[length];
+        var filled = 0;
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken);
+            foreach (var segment in result.Buffer)
+            {
+                if (filled + segment.Length > length)
+                {
+                    // More than announced: the server normally refuses this first; never write past the array.
+                    throw filled + segment.Length > maxBytes ? new PayloadTooLargeException(maxBytes) : new BadRequestException("The request body is longer than its Content-Length.");
+                }
+
+                segment.Span.CopyTo(body.AsSpan(filled));
+                filled += segment.Length;
+            }
+
+            reader.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                break;
+            }
+        }
+
+        return filled == length ? body : throw new BadRequestException("The request body is shorter than its Content-Length.");
     }
 
     public static JsonDocument ParseDocument(byte[] body)
