@@ -26,11 +26,15 @@ internal sealed class V2ErrorWriter : IProblemDetailsWriter
         var status = problem.Status ?? response.StatusCode;
         response.StatusCode = status;
         response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(response.BodyWriter);
-        writer.WriteStartObject();
-        writer.WriteString("error", Message(problem, status));
-        writer.WriteEndObject();
-        await writer.FlushAsync(context.HttpContext.RequestAborted);
+        await using (var writer = new Utf8JsonWriter(response.BodyWriter))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("error", Message(problem, status));
+            writer.WriteEndObject();
+        }
+
+        // The JSON writer only advances the pipe; flushing hands the bytes to whatever body is below.
+        await response.BodyWriter.FlushAsync(context.HttpContext.RequestAborted);
     }
 
     private static string Message(Microsoft.AspNetCore.Mvc.ProblemDetails problem, int status)
