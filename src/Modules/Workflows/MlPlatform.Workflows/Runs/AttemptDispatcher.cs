@@ -93,8 +93,48 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
         }
     }
 
+    /// <summary>
+    /// Takes up to <paramref name="wanted"/> free slots for attempts the caller is about to create
+    /// already claimed by this host (a chain's next step), so they start right after the commit
+    /// without a claim of their own. Give back what is not used with <see cref="Release"/>.
+    /// </summary>
+    public int TryReserve(int wanted)
+    {
+        var taken = 0;
+        while (taken < wanted && !_stopping.IsCancellationRequested && _slots.Wait(0))
+        {
+            taken++;
+        }
+
+        return taken;
+    }
+
+    public void Release(int slots)
+    {
+        if (slots > 0)
+        {
+            _slots.Release(slots);
+        }
+    }
+
+    /// <summary>A lease owner name unique to one claim by this host.</summary>
+    public string NewOwner() => $"{HostId}#{Interlocked.Increment(ref _claims)}";
+
+    /// <summary>Starts an attempt committed as running under this host's lease, in a slot taken with <see cref="TryReserve"/>.</summary>
+    public void Start(StepAttempt attempt, WorkflowRun run, RunStep step)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        Interlocked.Increment(ref _executing);
+        _owned[attempt.Id] = true;
+        var stopping = _stopping;
+        _ = Task.Run(() => RunAsync(new Claimed(attempt, run, step), stopping), CancellationToken.None);
+    }
+
+    private CancellationToken _stopping;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        _stopping = stoppingToken;
         var finishing = FinishLoopAsync();
         var watching = WatchLoopAsync(stoppingToken);
         var sweeping = SweepLoopAsync(stoppingToken);
@@ -178,20 +218,7 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
     {
         await using var scope = scopes.CreateAsyncScope();
         var engine = scope.ServiceProvider.GetRequiredService<RunEngine>();
-        var db = scope.ServiceProvider.GetRequiredService<WorkflowsDbContext>();
-        var owner = $"{HostId}#{Interlocked.Increment(ref _claims)}";
-        var attempts = await engine.ClaimAsync(ids, owner, cancellationToken);
-        if (attempts.Count == 0)
-        {
-            return [];
-        }
-
-        // What the steps need, read once for the batch rather than once per attempt.
-        var runIds = attempts.Select(a => a.RunId).Distinct().ToList();
-        var stepIds = attempts.Select(a => a.RunStepId).ToList();
-        var runs = await db.Runs.AsNoTracking().Where(r => runIds.Contains(r.Id)).ToDictionaryAsync(r => r.Id, cancellationToken);
-        var steps = await db.RunSteps.AsNoTracking().Where(s => stepIds.Contains(s.Id)).ToDictionaryAsync(s => s.Id, cancellationToken);
-        return attempts.Select(a => new Claimed(a, runs[a.RunId], steps[a.RunStepId])).ToList();
+        return (await engine.ClaimAsync(ids, NewOwner(), cancellationToken)).Select(c => new Claimed(c.Attempt, c.Run, c.Step)).ToList();
     }
 
     private async Task RunAsync(Claimed claimed, CancellationToken hostToken)
@@ -484,3 +511,4 @@ public sealed class Execution(Guid runId, bool pooled, CancellationTokenSource t
         }
     }
 }
+

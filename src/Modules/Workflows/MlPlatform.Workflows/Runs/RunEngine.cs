@@ -154,55 +154,70 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// an attempt this host already runs is not claimed twice). Attempts in a pool need a free slot
     /// first; without one they are queued again a little later. Returns the claimed attempts.
     /// </summary>
-    public async Task<List<StepAttempt>> ClaimAsync(IReadOnlyCollection<Guid> attemptIds, string owner, CancellationToken cancellationToken)
+    public async Task<List<(StepAttempt Attempt, WorkflowRun Run, RunStep Step)>> ClaimAsync(IReadOnlyCollection<Guid> attemptIds, string owner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attemptIds);
         var ids = attemptIds.ToList();
         var now = clock.GetUtcNow();
         var lease = now + options.LeaseDuration;
-        await db.StepAttempts
+        var won = await db.StepAttempts
             .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool == null)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(a => a.State, AttemptStates.Running)
                 .SetProperty(a => a.StartedAt, now)
                 .SetProperty(a => a.LeaseOwner, owner)
                 .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
-        var claimed = await db.StepAttempts.AsNoTracking().Where(a => ids.Contains(a.Id) && a.LeaseOwner == owner).ToListAsync(cancellationToken);
-        if (claimed.Count < ids.Count)
+        var mine = new List<Guid>(won);
+        if (won < ids.Count)
         {
             var pooled = await db.StepAttempts.AsNoTracking()
                 .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool != null)
                 .Select(a => new { a.Id, a.Pool }).ToListAsync(cancellationToken);
             foreach (var attempt in pooled)
             {
-                if (await ClaimPooledAsync(attempt.Id, attempt.Pool!, owner, cancellationToken) is { } won)
+                if (await ClaimPooledAsync(attempt.Id, attempt.Pool!, owner, cancellationToken))
                 {
-                    claimed.Add(won);
+                    mine.Add(attempt.Id);
                 }
             }
         }
 
-        if (claimed.Count == 0)
+        if (won == 0 && mine.Count == 0)
         {
-            return claimed;
+            return [];
         }
+
+        // What the steps need, read with the claim in one query rather than per attempt.
+        var claimed = await (from a in db.StepAttempts.AsNoTracking()
+                             join s in db.RunSteps.AsNoTracking() on a.RunStepId equals s.Id
+                             join r in db.Runs.AsNoTracking() on a.RunId equals r.Id
+                             where ids.Contains(a.Id) && a.LeaseOwner == owner
+                             select new { a, r, s }).ToListAsync(cancellationToken);
 
         // The step and the run show "running" from their first attempt on. These only move forward
         // from ready/queued, so they need no lock; they are for display, the attempt is the truth.
-        var stepIds = claimed.Select(a => a.RunStepId).ToList();
-        var runIds = claimed.Select(a => a.RunId).Distinct().ToList();
-        await db.RunSteps
-            .Where(s => stepIds.Contains(s.Id) && (s.State == StepStates.Ready || s.StartedAt == null))
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(x => x.State, x => x.State == StepStates.Ready ? StepStates.Running : x.State)
-                .SetProperty(x => x.StartedAt, x => x.StartedAt ?? now), cancellationToken);
-        await db.Runs
-            .Where(r => runIds.Contains(r.Id) && r.State == RunStates.Queued)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
-        return claimed;
+        var stepIds = claimed.Where(c => c.s.State == StepStates.Ready || c.s.StartedAt == null).Select(c => c.s.Id).ToList();
+        if (stepIds.Count > 0)
+        {
+            await db.RunSteps
+                .Where(s => stepIds.Contains(s.Id) && (s.State == StepStates.Ready || s.StartedAt == null))
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(x => x.State, x => x.State == StepStates.Ready ? StepStates.Running : x.State)
+                    .SetProperty(x => x.StartedAt, x => x.StartedAt ?? now), cancellationToken);
+        }
+
+        var runIds = claimed.Where(c => c.r.State == RunStates.Queued).Select(c => c.r.Id).Distinct().ToList();
+        if (runIds.Count > 0)
+        {
+            await db.Runs
+                .Where(r => runIds.Contains(r.Id) && r.State == RunStates.Queued)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
+        }
+
+        return claimed.Select(c => (c.a, c.r, c.s)).ToList();
     }
 
-    private async Task<StepAttempt?> ClaimPooledAsync(Guid attemptId, string pool, string owner, CancellationToken cancellationToken)
+    private async Task<bool> ClaimPooledAsync(Guid attemptId, string pool, string owner, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
         var size = pools.Sizes.TryGetValue(pool, out var slots) ? slots : 1;
@@ -212,7 +227,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             await db.StepAttempts.Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
                 .ExecuteUpdateAsync(s => s.SetProperty(a => a.ScheduledFor, later), cancellationToken);
             await ScheduleAsync([new StepAttempt { Id = attemptId, State = AttemptStates.Queued, ScheduledFor = later }], cancellationToken);
-            return null;
+            return false;
         }
 
         // Started when the slot was had: waiting for the pool's lock is not running.
@@ -228,15 +243,15 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         if (claimed == 0)
         {
             await Concurrency.Pools.ReleaseAsync(db, attemptId, cancellationToken);
-            return null;
+            return false;
         }
 
-        return await db.StepAttempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, cancellationToken);
+        return true;
     }
 
     /// <summary>
     /// Records a running attempt whose host stopped renewing its lease as lost and runs the step
-    /// again (see <see cref="FinishAsync(Guid, AttemptOutcome, CancellationToken)"/>); false if it was
+    /// again (see <see cref="FinishManyAsync"/>); false if it was
     /// renewed or finished meanwhile.
     /// </summary>
     public async Task<bool> RecoverAsync(Guid attemptId, CancellationToken cancellationToken)
@@ -244,13 +259,6 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         var runId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
         var results = await FinishManyAsync(runId, [(attemptId, new AttemptOutcome.Failed("The host running this attempt stopped.", Retryable: true, HostLost: true))], leaseExpiredBefore: clock.GetUtcNow(), cancellationToken);
         return results[0];
-    }
-
-    /// <summary>Records how a running attempt ended and moves the run on; false if the attempt was no longer running.</summary>
-    public async Task<bool> FinishAsync(Guid attemptId, AttemptOutcome outcome, CancellationToken cancellationToken)
-    {
-        var runId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
-        return (await FinishManyAsync(runId, [(attemptId, outcome)], leaseExpiredBefore: null, cancellationToken))[0];
     }
 
     /// <summary>
@@ -264,17 +272,21 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         ArgumentNullException.ThrowIfNull(outcomes);
         var results = new bool[outcomes.Count];
         var created = new List<StepAttempt>();
+        List<(StepAttempt Attempt, RunStep Step)> here = [];
+        WorkflowRun? runSnapshot = null;
         var admitNext = false;
         var workflowId = Guid.Empty;
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
             db.ChangeTracker.Clear();
-            await LockAsync(runId, cancellationToken);
+            var run = await LockRunAsync(runId, cancellationToken);
             var attemptIds = outcomes.Select(o => o.AttemptId).Distinct().ToList();
-            var attempts = (await db.StepAttempts.Where(a => attemptIds.Contains(a.Id)).ToListAsync(cancellationToken)).ToDictionary(a => a.Id);
-            var stepIds = attempts.Values.Select(a => a.RunStepId).Distinct().ToList();
-            var stepRows = (await db.RunSteps.Where(s => stepIds.Contains(s.Id)).ToListAsync(cancellationToken)).ToDictionary(s => s.Id);
-            var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+            var rows = await (from a in db.StepAttempts
+                              join st in db.RunSteps on a.RunStepId equals st.Id
+                              where attemptIds.Contains(a.Id)
+                              select new { Attempt = a, Step = st }).ToListAsync(cancellationToken);
+            var attempts = rows.ToDictionary(r => r.Attempt.Id, r => r.Attempt);
+            var stepRows = rows.Select(r => r.Step).DistinctBy(st => st.Id).ToDictionary(st => st.Id);
             workflowId = run.WorkflowId;
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
             var now = clock.GetUtcNow();
@@ -319,11 +331,26 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 admitNext = RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
             }
 
-            await db.SaveChangesAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
+            here = ClaimHere(run, created, now);
+            runSnapshot = run;
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch
+            {
+                dispatcher.Release(here.Count);
+                throw;
+            }
         }
 
-        await ScheduleAsync(created, cancellationToken);
+        foreach (var (attempt, step) in here)
+        {
+            dispatcher.Start(attempt, runSnapshot!, step);
+        }
+
+        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
         if (admitNext)
         {
             await AdmitAsync(workflowId, cancellationToken);
@@ -805,6 +832,26 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     }
 
     /// <summary>
+    /// Locks the run and loads it (tracked), in one round trip on PostgreSQL (<c>SELECT … FOR UPDATE</c>;
+    /// the revision goes up with the transaction's other changes). On SQLite the transaction already
+    /// holds the database's write lock (Microsoft.Data.Sqlite begins IMMEDIATE).
+    /// </summary>
+    private async Task<WorkflowRun> LockRunAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        if (db.Database.IsSqlite())
+        {
+            await LockAsync(runId, cancellationToken);
+            return await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+        }
+
+        var run = (await db.Runs.FromSqlRaw(LockRunSql, runId).ToListAsync(cancellationToken)).Single();
+        run.Revision++;
+        return run;
+    }
+
+    private const string LockRunSql = "SELECT * FROM " + WorkflowsDbContext.SchemaName + ".runs WHERE id = {0} FOR UPDATE";
+
+    /// <summary>
     /// The first write of a run's transaction: PostgreSQL holds the row lock until commit, SQLite
     /// the database write lock, so transitions of one run are serialized and each sees the last.
     /// </summary>
@@ -954,7 +1001,48 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             Pool = pool,
         };
         db.StepAttempts.Add(attempt);
+        _stepsOfNew[attempt.Id] = step;
         return attempt;
+    }
+
+    /// <summary>The steps of the attempts created in this engine's current transaction.</summary>
+    private readonly Dictionary<Guid, RunStep> _stepsOfNew = [];
+
+    /// <summary>
+    /// Marks attempts created in this transaction that are due now as claimed by this host, as many
+    /// as it has free slots for: they start right after the commit, with no claim round trip (a
+    /// chain goes on where its last step ran). Returns them with their steps, and the slots taken.
+    /// </summary>
+    private List<(StepAttempt Attempt, RunStep Step)> ClaimHere(WorkflowRun run, List<StepAttempt> created, DateTimeOffset now)
+    {
+        var due = created.Where(a => a.State == AttemptStates.Queued && a.ScheduledFor <= now && a.Pool is null && _stepsOfNew.ContainsKey(a.Id)).ToList();
+        var slots = due.Count == 0 ? 0 : dispatcher.TryReserve(due.Count);
+        if (slots == 0)
+        {
+            return [];
+        }
+
+        var owner = dispatcher.NewOwner();
+        var here = new List<(StepAttempt, RunStep)>(slots);
+        foreach (var attempt in due.Take(slots))
+        {
+            var step = _stepsOfNew[attempt.Id];
+            attempt.State = AttemptStates.Running;
+            attempt.StartedAt = now;
+            attempt.LeaseOwner = owner;
+            attempt.LeaseExpiresAt = now + options.LeaseDuration;
+            step.State = StepStates.Running;
+            step.StartedAt ??= now;
+            here.Add((attempt, step));
+        }
+
+        if (run.State == RunStates.Queued)
+        {
+            run.State = RunStates.Running;
+            run.StartedAt ??= now;
+        }
+
+        return here;
     }
 
     /// <summary>
