@@ -431,6 +431,15 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("finished_at");
 
+                    b.Property<DateTimeOffset?>("LeaseExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("lease_expires_at");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("lease_owner");
+
                     b.Property<int>("Number")
                         .HasColumnType("integer")
                         .HasColumnName("number");
@@ -478,6 +487,12 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("RunStepId", "Number")
                         .IsUnique()
                         .HasDatabaseName("ix_step_attempts_run_step_id_number");
+
+                    b.HasIndex("State", "LeaseExpiresAt")
+                        .HasDatabaseName("ix_step_attempts_state_lease_expires_at");
+
+                    b.HasIndex("State", "ScheduledFor")
+                        .HasDatabaseName("ix_step_attempts_state_scheduled_for");
 
                     b.ToTable("step_attempts", "workflow_engine");
                 });

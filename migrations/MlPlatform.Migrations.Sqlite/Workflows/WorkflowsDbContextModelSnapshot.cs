@@ -425,6 +425,15 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasColumnType("INTEGER")
                         .HasColumnName("finished_at");
 
+                    b.Property<long?>("LeaseExpiresAt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lease_expires_at");
+
+                    b.Property<string>("LeaseOwner")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("lease_owner");
+
                     b.Property<int>("Number")
                         .HasColumnType("INTEGER")
                         .HasColumnName("number");
@@ -472,6 +481,12 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("RunStepId", "Number")
                         .IsUnique()
                         .HasDatabaseName("ix_step_attempts_run_step_id_number");
+
+                    b.HasIndex("State", "LeaseExpiresAt")
+                        .HasDatabaseName("ix_step_attempts_state_lease_expires_at");
+
+                    b.HasIndex("State", "ScheduledFor")
+                        .HasDatabaseName("ix_step_attempts_state_scheduled_for");
 
                     b.ToTable("step_attempts", (string)null);
                 });

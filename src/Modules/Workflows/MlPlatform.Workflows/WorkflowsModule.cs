@@ -33,6 +33,9 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         services.AddStepType<ApprovalStep>();
         services.AddStepType<HttpStep>();
         services.AddSingleton<DefinitionCache>();
+        services.AddSingleton(EngineOptions.Read(context.Configuration));
+        services.AddSingleton<AttemptDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<AttemptDispatcher>());
         services.AddScoped<RunEngine>();
         services.AddScoped<RunStarter>();
         // Every integration event reaches the trigger rules (one indexed query when none match its type).
@@ -40,14 +43,15 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
     }
 
     /// <summary>
-    /// One durable job runs every step attempt (one trigger per attempt). RequestRecovery: a host that
-    /// dies mid-attempt has the trigger fired again elsewhere, which retries the step as a new attempt.
+    /// Quartz keeps the engine's timers: attempts due later (one trigger each on one durable job, which
+    /// hands them to the dispatcher), run deadlines, cron schedules and the run sweep. Attempts due now
+    /// go straight to the dispatcher, and a dead host's attempts are found by their lapsed leases.
     /// </summary>
     public override void AddJobs(IQuartzBuilder quartz, ModuleContext context)
     {
         ArgumentNullException.ThrowIfNull(quartz);
-        quartz.AddJob<StepAttemptJob>(j => j.WithIdentity(StepAttemptJob.Key).StoreDurably().RequestRecovery());
-        quartz.AddJob<OrphanedAttemptSweep>(j => j.WithIdentity(OrphanedAttemptSweep.Key));
+        quartz.AddJob<StepAttemptJob>(j => j.WithIdentity(StepAttemptJob.Key).StoreDurably());
+        quartz.AddJob<RunSweepJob>(j => j.WithIdentity(RunSweepJob.Key));
         quartz.AddJob<RunDeadlineJob>(j => j.WithIdentity(RunDeadlineJob.Key).StoreDurably());
         quartz.AddJob<ScheduleTickJob>(j => j.WithIdentity(ScheduleTickJob.Key));
         var tick = context.Configuration.GetValue("Workflows:Schedules:PollInterval", TimeSpan.FromSeconds(1));
@@ -57,10 +61,10 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
             .StartNow()
             .WithSimpleSchedule(s => s.WithInterval(tick).RepeatForever()));
         quartz.AddTrigger(t => t
-            .ForJob(OrphanedAttemptSweep.Key)
-            .WithIdentity("orphaned-attempt-sweep", OrphanedAttemptSweep.Key.Group)
+            .ForJob(RunSweepJob.Key)
+            .WithIdentity("run-sweep", RunSweepJob.Key.Group)
             .StartNow()
-            .WithSimpleSchedule(s => s.WithInterval(OrphanedAttemptSweep.Interval).RepeatForever()));
+            .WithSimpleSchedule(s => s.WithInterval(RunSweepJob.Interval).RepeatForever()));
     }
 
     public override void MapEndpoints(IEndpointRouteBuilder endpoints)

@@ -49,7 +49,11 @@ public sealed class KilledHostRunTests(ITestOutputHelper output) : IAsyncLifetim
             var node = ClusterNode.Start(name, _database!.ConnectionString,
                 $"--UserManagement:BootstrapAdmin:Username={TestUsers.AdminName}",
                 $"--UserManagement:BootstrapAdmin:Password={TestUsers.AdminPassword}",
-                "--Scheduler:IdleWaitTime=00:00:01");
+                "--Scheduler:IdleWaitTime=00:00:01",
+                // Short leases, so the survivor finds the victim's attempt within seconds.
+                "--Workflows:Engine:LeaseDuration=00:00:04",
+                "--Workflows:Engine:RenewEvery=00:00:01",
+                "--Workflows:Engine:SweepEvery=00:00:01");
             _nodes.Add(node);
             await node.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         }

@@ -15,11 +15,11 @@ public sealed class TwoHostRunTests
     [Fact]
     public async Task Given_two_clustered_hosts_When_a_wide_fan_out_runs_Then_every_step_runs_exactly_once_and_the_join_waits_for_all()
     {
-        // The first host has two threads and the steps take 200 ms, so work is left for the second,
-        // which polls the shared store every second.
+        // The first host runs two attempts at a time and the steps take 200 ms, so work waits, and
+        // the second, idle, takes attempts that have waited longer than a second.
         await using var factory = await PlatformFactory.CreateAsync(
             DatabaseProvider.PostgreSql,
-            new Dictionary<string, string?> { ["Scheduler:ThreadCount"] = "2", ["Scheduler:IdleWaitTime"] = "00:00:01" },
+            new Dictionary<string, string?> { ["Workflows:Engine:MaxConcurrency"] = "2" },
             s => s.AddStepType<CountingStep>());
         using var api = await WorkflowTestAccounts.CreateAsync(factory);
         var secondDirectory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);

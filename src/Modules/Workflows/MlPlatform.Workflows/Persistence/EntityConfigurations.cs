@@ -83,8 +83,12 @@ internal sealed class StepAttemptConfiguration : IEntityTypeConfiguration<Runs.S
         builder.Property(a => a.Id).ValueGeneratedNever();
         builder.Property(a => a.State).HasMaxLength(16);
         builder.Property(a => a.Error).HasMaxLength(4000);
+        builder.Property(a => a.LeaseOwner).HasMaxLength(200);
         builder.HasIndex(a => new { a.RunStepId, a.Number }).IsUnique();
         builder.HasIndex(a => a.RunId);
+        // The sweeps: expired leases of running attempts, and queued attempts nobody dispatched.
+        builder.HasIndex(a => new { a.State, a.LeaseExpiresAt });
+        builder.HasIndex(a => new { a.State, a.ScheduledFor });
         builder.HasOne<Runs.RunStep>().WithMany().HasForeignKey(a => a.RunStepId).OnDelete(DeleteBehavior.Cascade);
     }
 }

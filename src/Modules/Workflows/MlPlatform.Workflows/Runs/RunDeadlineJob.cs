@@ -29,7 +29,7 @@ public sealed class RunDeadlineJob(RunEngine engine) : IJob
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(engine);
-        var overdue = now - OrphanedAttemptSweep.Grace;
+        var overdue = now - RunSweepJob.Grace;
         var runs = await db.Runs.AsNoTracking()
             .Where(r => (r.State == RunStates.Queued || r.State == RunStates.Running) && r.DeadlineAt != null && r.DeadlineAt < overdue)
             .OrderBy(r => r.DeadlineAt).Select(r => r.Id).Take(100).ToListAsync(cancellationToken);
@@ -39,7 +39,7 @@ public sealed class RunDeadlineJob(RunEngine engine) : IJob
         }
 
         // Waiting runs whose admission was lost (a host died between a finish and the admission).
-        var stale = now - OrphanedAttemptSweep.Grace;
+        var stale = now - RunSweepJob.Grace;
         var workflows = await db.Runs.AsNoTracking().Where(r => r.State == RunStates.Waiting && r.CreatedAt < stale)
             .Select(r => r.WorkflowId).Distinct().OrderBy(id => id).Take(100).ToListAsync(cancellationToken);
         foreach (var workflowId in workflows)

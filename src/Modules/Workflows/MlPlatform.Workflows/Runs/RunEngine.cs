@@ -30,7 +30,7 @@ public abstract record AttemptOutcome
 /// became ready, skipped or cancelled, and records the events; the attempts it created are handed
 /// to Quartz after the commit, so a trigger never fires for an attempt that is not yet visible.
 /// </summary>
-public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers, Concurrency.PoolOptions pools)
+public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions, TimeProvider clock, ISchedulerFactory schedulers, Concurrency.PoolOptions pools, AttemptDispatcher dispatcher, EngineOptions options)
 {
     public const string AttemptGroup = "workflow-attempts";
     public const string AttemptKey = "attempt";
@@ -148,155 +148,182 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     }
 
     /// <summary>
-    /// Claims a queued attempt for this host: only one claimer's conditional update matches, so an
-    /// attempt runs once even when two hosts (or a recovered and a retried trigger) fire for it.
+    /// Claims queued attempts for this host in one statement: only one claimer's conditional update
+    /// matches an attempt, so it runs once even when two hosts (or a sweep and a trigger) dispatch it.
+    /// Each claimed attempt gets this host's lease (<paramref name="owner"/> is unique per claim, so
+    /// an attempt this host already runs is not claimed twice). Attempts in a pool need a free slot
+    /// first; without one they are queued again a little later. Returns the claimed attempts.
     /// </summary>
-    public async Task<bool> ClaimAsync(Guid attemptId, CancellationToken cancellationToken)
+    public async Task<List<(StepAttempt Attempt, WorkflowRun Run, RunStep Step)>> ClaimAsync(IReadOnlyCollection<Guid> attemptIds, string owner, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(attemptIds);
+        var ids = attemptIds.ToList();
         var now = clock.GetUtcNow();
-        var claimed = await db.StepAttempts
-            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued && a.Pool == null)
-            .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
-        if (claimed == 0)
+        var lease = now + options.LeaseDuration;
+        var won = await db.StepAttempts
+            .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool == null)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(a => a.State, AttemptStates.Running)
+                .SetProperty(a => a.StartedAt, now)
+                .SetProperty(a => a.LeaseOwner, owner)
+                .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
+        var mine = new List<Guid>(won);
+        if (won < ids.Count)
         {
-            // A step in a pool needs a free slot first; without one it is tried again a little later.
-            var pooled = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId && a.State == AttemptStates.Queued && a.Pool != null)
-                .Select(a => a.Pool).SingleOrDefaultAsync(cancellationToken);
-            if (pooled is null)
+            var pooled = await db.StepAttempts.AsNoTracking()
+                .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool != null)
+                .Select(a => new { a.Id, a.Pool }).ToListAsync(cancellationToken);
+            foreach (var attempt in pooled)
             {
-                return false;
-            }
-
-            var size = pools.Sizes.TryGetValue(pooled, out var slots) ? slots : 1;
-            if (!await Concurrency.Pools.TryAcquireAsync(db, pooled, size, attemptId, now, cancellationToken))
-            {
-                var later = now + Concurrency.Pools.RetryAfter;
-                await db.StepAttempts.Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
-                    .ExecuteUpdateAsync(s => s.SetProperty(a => a.ScheduledFor, later), cancellationToken);
-                await ScheduleAsync([new StepAttempt { Id = attemptId, State = AttemptStates.Queued, ScheduledFor = later }], cancellationToken);
-                return false;
-            }
-
-            // Started when the slot was had: waiting for the pool's lock is not running.
-            now = clock.GetUtcNow();
-            claimed = await db.StepAttempts
-                .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
-                .ExecuteUpdateAsync(s => s.SetProperty(a => a.State, AttemptStates.Running).SetProperty(a => a.StartedAt, now), cancellationToken);
-            if (claimed == 0)
-            {
-                return false;
+                if (await ClaimPooledAsync(attempt.Id, attempt.Pool!, owner, cancellationToken))
+                {
+                    mine.Add(attempt.Id);
+                }
             }
         }
 
-        // The step and the run show "running" from their first attempt on; these only ever move
-        // forward from ready/queued, so they need no lock.
-        var attempt = await db.StepAttempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, cancellationToken);
-        await db.RunSteps
-            .Where(s => s.Id == attempt.RunStepId && s.State == StepStates.Ready)
-            .ExecuteUpdateAsync(s => s.SetProperty(x => x.State, StepStates.Running), cancellationToken);
-        await db.RunSteps
-            .Where(s => s.Id == attempt.RunStepId && s.StartedAt == null)
-            .ExecuteUpdateAsync(s => s.SetProperty(x => x.StartedAt, now), cancellationToken);
-        await db.Runs
-            .Where(r => r.Id == attempt.RunId && r.State == RunStates.Queued)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
+        if (won == 0 && mine.Count == 0)
+        {
+            return [];
+        }
+
+        // What the steps need, read with the claim in one query rather than per attempt.
+        var claimed = await (from a in db.StepAttempts.AsNoTracking()
+                             join s in db.RunSteps.AsNoTracking() on a.RunStepId equals s.Id
+                             join r in db.Runs.AsNoTracking() on a.RunId equals r.Id
+                             where ids.Contains(a.Id) && a.LeaseOwner == owner
+                             select new { a, r, s }).ToListAsync(cancellationToken);
+
+        // The step and the run show "running" from their first attempt on. These only move forward
+        // from ready/queued, so they need no lock; they are for display, the attempt is the truth.
+        var stepIds = claimed.Where(c => c.s.State == StepStates.Ready || c.s.StartedAt == null).Select(c => c.s.Id).ToList();
+        if (stepIds.Count > 0)
+        {
+            await db.RunSteps
+                .Where(s => stepIds.Contains(s.Id) && (s.State == StepStates.Ready || s.StartedAt == null))
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(x => x.State, x => x.State == StepStates.Ready ? StepStates.Running : x.State)
+                    .SetProperty(x => x.StartedAt, x => x.StartedAt ?? now), cancellationToken);
+        }
+
+        var runIds = claimed.Where(c => c.r.State == RunStates.Queued).Select(c => c.r.Id).Distinct().ToList();
+        if (runIds.Count > 0)
+        {
+            await db.Runs
+                .Where(r => runIds.Contains(r.Id) && r.State == RunStates.Queued)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
+        }
+
+        return claimed.Select(c => (c.a, c.r, c.s)).ToList();
+    }
+
+    private async Task<bool> ClaimPooledAsync(Guid attemptId, string pool, string owner, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        var size = pools.Sizes.TryGetValue(pool, out var slots) ? slots : 1;
+        if (!await Concurrency.Pools.TryAcquireAsync(db, pool, size, attemptId, now, cancellationToken))
+        {
+            var later = now + Concurrency.Pools.RetryAfter;
+            await db.StepAttempts.Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+                .ExecuteUpdateAsync(s => s.SetProperty(a => a.ScheduledFor, later), cancellationToken);
+            await ScheduleAsync([new StepAttempt { Id = attemptId, State = AttemptStates.Queued, ScheduledFor = later }], cancellationToken);
+            return false;
+        }
+
+        // Started when the slot was had: waiting for the pool's lock is not running.
+        now = clock.GetUtcNow();
+        var lease = now + options.LeaseDuration;
+        var claimed = await db.StepAttempts
+            .Where(a => a.Id == attemptId && a.State == AttemptStates.Queued)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(a => a.State, AttemptStates.Running)
+                .SetProperty(a => a.StartedAt, now)
+                .SetProperty(a => a.LeaseOwner, owner)
+                .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
+        if (claimed == 0)
+        {
+            await Concurrency.Pools.ReleaseAsync(db, attemptId, cancellationToken);
+            return false;
+        }
+
         return true;
     }
 
-    /// <summary>Records how a running attempt ended and moves the run on; false if the attempt was no longer running.</summary>
-    public async Task<bool> FinishAsync(Guid attemptId, AttemptOutcome outcome, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records a running attempt whose host stopped renewing its lease as lost and runs the step
+    /// again (see <see cref="FinishManyAsync"/>); false if it was
+    /// renewed or finished meanwhile.
+    /// </summary>
+    public async Task<bool> RecoverAsync(Guid attemptId, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(outcome);
+        var runId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        var results = await FinishManyAsync(runId, [(attemptId, new AttemptOutcome.Failed("The host running this attempt stopped.", Retryable: true, HostLost: true))], leaseExpiredBefore: clock.GetUtcNow(), cancellationToken);
+        return results[0];
+    }
+
+    /// <summary>
+    /// Records how attempts of one run ended, in one transaction under the run's lock, and moves the
+    /// run on once for all of them: a fan-out's finishes cost one commit per batch, not one each.
+    /// With <paramref name="leaseExpiredBefore"/>, an attempt counts only if its lease expired before then.
+    /// Returns, per outcome, whether its attempt was still running (false: already finished elsewhere).
+    /// </summary>
+    public async Task<bool[]> FinishManyAsync(Guid runId, IReadOnlyList<(Guid AttemptId, AttemptOutcome Outcome)> outcomes, DateTimeOffset? leaseExpiredBefore, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcomes);
+        var results = new bool[outcomes.Count];
         var created = new List<StepAttempt>();
-        var attemptRunId = await db.StepAttempts.AsNoTracking().Where(a => a.Id == attemptId).Select(a => a.RunId).SingleAsync(cancellationToken);
+        List<(StepAttempt Attempt, RunStep Step)> here = [];
+        WorkflowRun? runSnapshot = null;
         var admitNext = false;
         var workflowId = Guid.Empty;
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
             db.ChangeTracker.Clear();
-            await LockAsync(attemptRunId, cancellationToken);
-            var attempt = await db.StepAttempts.SingleAsync(a => a.Id == attemptId, cancellationToken);
-            if (attempt.State != AttemptStates.Running)
-            {
-                return false;
-            }
-
-            if (attempt.Pool is not null)
-            {
-                // A waiting or finished attempt holds no slot; a resumed one takes one again.
-                await Concurrency.Pools.ReleaseAsync(db, attempt.Id, cancellationToken);
-            }
-
-            var run = await db.Runs.SingleAsync(r => r.Id == attempt.RunId, cancellationToken);
+            var run = await LockRunAsync(runId, cancellationToken);
+            var attemptIds = outcomes.Select(o => o.AttemptId).Distinct().ToList();
+            var rows = await (from a in db.StepAttempts
+                              join st in db.RunSteps on a.RunStepId equals st.Id
+                              where attemptIds.Contains(a.Id)
+                              select new { Attempt = a, Step = st }).ToListAsync(cancellationToken);
+            var attempts = rows.ToDictionary(r => r.Attempt.Id, r => r.Attempt);
+            var stepRows = rows.Select(r => r.Step).DistinctBy(st => st.Id).ToDictionary(st => st.Id);
             workflowId = run.WorkflowId;
-            // Only the finished step is loaded here; the rest of the run only when a transition needs it.
-            var step = await db.RunSteps.SingleAsync(s => s.Id == attempt.RunStepId, cancellationToken);
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
-            var stepDefinition = StepsById(definition)[step.StepId];
             var now = clock.GetUtcNow();
-            switch (outcome)
+            var finished = new List<RunStep>();
+            // Attempts whose approval was already requested (a signal wait that is run again asks once).
+            var requested = outcomes.Any(o => o.Outcome is AttemptOutcome.Suspended { ResumeAt: null })
+                ? (await db.Approvals.AsNoTracking().Where(a => attemptIds.Contains(a.AttemptId)).Select(a => a.AttemptId).ToListAsync(cancellationToken)).ToHashSet()
+                : [];
+            for (var i = 0; i < outcomes.Count; i++)
             {
-                case AttemptOutcome.Succeeded succeeded:
-                    attempt.State = AttemptStates.Succeeded;
-                    attempt.FinishedAt = now;
-                    step.State = StepStates.Succeeded;
-                    step.Outputs = succeeded.Outputs.ToJsonString();
-                    step.FinishedAt = now;
-                    break;
-                case AttemptOutcome.Suspended suspended when suspended.ResumeAt is { } resumeAt && !RunStates.IsTerminal(run.State):
-                    // The same attempt runs again later; no thread waits meanwhile.
-                    attempt.State = AttemptStates.Queued;
-                    attempt.ScheduledFor = resumeAt;
-                    attempt.SuspendState = suspended.State?.ToJsonString();
-                    created.Add(attempt);
-                    break;
-                case AttemptOutcome.Suspended suspended when !RunStates.IsTerminal(run.State):
-                    // Waits for a signal (an approval); the attempt stays open and holds no thread.
-                    attempt.SuspendState = suspended.State?.ToJsonString() ?? "{}";
-                    attempt.Signal = null;
-                    if (step.Type == ApprovalStep.TypeName && !await db.Approvals.AnyAsync(a => a.AttemptId == attempt.Id, cancellationToken))
-                    {
-                        RequestApproval(run, step, attempt, suspended.State as JsonObject, now);
-                    }
+                var (attemptId, outcome) = outcomes[i];
+                ArgumentNullException.ThrowIfNull(outcome);
+                if (!attempts.TryGetValue(attemptId, out var attempt) || attempt.State != AttemptStates.Running
+                    || (leaseExpiredBefore is { } expired && (attempt.LeaseOwner is null || attempt.LeaseExpiresAt >= expired)))
+                {
+                    continue;
+                }
 
-                    break;
-                case AttemptOutcome.Failed failed when !RunStates.IsTerminal(run.State):
-                    attempt.State = AttemptStates.Failed;
-                    attempt.FinishedAt = now;
-                    attempt.Error = Truncate(failed.Error);
-                    var retries = stepDefinition.Retries;
-                    // A dead host's attempt is re-run even without a retry policy (at least once, the
-                    // attempt number shows it), but only a few times, so a step that kills its host stops.
-                    var allowed = (retries?.Max ?? 0) + (failed.HostLost ? MaxLostAttempts : 0);
-                    if (failed.Retryable && attempt.Number <= allowed)
-                    {
-                        var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
-                        var next = NewAttempt(step, attempt.Number + 1, now + delay, stepDefinition.Pool);
-                        step.State = StepStates.Ready;
-                        step.Error = attempt.Error;
-                        created.Add(next);
-                    }
-                    else
-                    {
-                        FailStep(run, step, attempt.Number, attempt.Error, now);
-                    }
+                if (attempt.Pool is not null)
+                {
+                    // A waiting or finished attempt holds no slot; a resumed one takes one again.
+                    await Concurrency.Pools.ReleaseAsync(db, attempt.Id, cancellationToken);
+                }
 
-                    break;
-                default:
-                    // Cancelled, or anything that ends after the run was cancelled.
-                    attempt.State = AttemptStates.Cancelled;
-                    attempt.FinishedAt = now;
-                    attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : StopReason(run);
-                    step.State = StepStates.Cancelled;
-                    step.FinishedAt = now;
-                    break;
+                var step = stepRows[attempt.RunStepId];
+                Record(run, step, attempt, outcome, definition, now, created, requested);
+                requested.Add(attempt.Id);
+                results[i] = true;
+                finished.Add(step);
             }
 
-            if (!RunStates.IsTerminal(run.State))
+            // Approvals requested above are seen by the next check of the same batch.
+            if (finished.Count > 0 && !RunStates.IsTerminal(run.State))
             {
-                if (!await TryAdvanceLocallyAsync(run, step, definition, now, created, cancellationToken))
+                if (!await TryAdvanceLocallyAsync(run, finished, definition, now, created, cancellationToken))
                 {
-                    // Tracked rows (the finished step) keep their changes when queried again.
+                    // Tracked rows (the finished steps) keep their changes when queried again.
                     var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
                     Advance(run, steps, definition, now, created);
                 }
@@ -304,17 +331,98 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 admitNext = RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
             }
 
-            await db.SaveChangesAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
+            here = ClaimHere(run, created, now);
+            runSnapshot = run;
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+            catch
+            {
+                dispatcher.Release(here.Count);
+                throw;
+            }
         }
 
-        await ScheduleAsync(created, cancellationToken);
+        foreach (var (attempt, step) in here)
+        {
+            dispatcher.Start(attempt, runSnapshot!, step);
+        }
+
+        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
         if (admitNext)
         {
             await AdmitAsync(workflowId, cancellationToken);
         }
 
-        return true;
+        return results;
+    }
+
+    /// <summary>Applies one attempt's outcome to it and its step (retries become new attempts in <paramref name="created"/>).</summary>
+    private void Record(WorkflowRun run, RunStep step, StepAttempt attempt, AttemptOutcome outcome, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, HashSet<Guid> requested)
+    {
+        var stepDefinition = StepsById(definition)[step.StepId];
+        // Whatever happens next, this host no longer runs the attempt.
+        attempt.LeaseOwner = null;
+        attempt.LeaseExpiresAt = null;
+        switch (outcome)
+        {
+            case AttemptOutcome.Succeeded succeeded:
+                attempt.State = AttemptStates.Succeeded;
+                attempt.FinishedAt = now;
+                step.State = StepStates.Succeeded;
+                step.Outputs = succeeded.Outputs.ToJsonString();
+                step.FinishedAt = now;
+                break;
+            case AttemptOutcome.Suspended suspended when suspended.ResumeAt is { } resumeAt && !RunStates.IsTerminal(run.State):
+                // The same attempt runs again later; no thread waits meanwhile.
+                attempt.State = AttemptStates.Queued;
+                attempt.ScheduledFor = resumeAt;
+                attempt.SuspendState = suspended.State?.ToJsonString();
+                created.Add(attempt);
+                break;
+            case AttemptOutcome.Suspended suspended when !RunStates.IsTerminal(run.State):
+                // Waits for a signal (an approval); the attempt stays open and holds no thread.
+                attempt.SuspendState = suspended.State?.ToJsonString() ?? "{}";
+                attempt.Signal = null;
+                if (step.Type == ApprovalStep.TypeName && !requested.Contains(attempt.Id))
+                {
+                    RequestApproval(run, step, attempt, suspended.State as JsonObject, now);
+                }
+
+                break;
+            case AttemptOutcome.Failed failed when !RunStates.IsTerminal(run.State):
+                attempt.State = AttemptStates.Failed;
+                attempt.FinishedAt = now;
+                attempt.Error = Truncate(failed.Error);
+                var retries = stepDefinition.Retries;
+                // A dead host's attempt is re-run even without a retry policy (at least once, the
+                // attempt number shows it), but only a few times, so a step that kills its host stops.
+                var allowed = (retries?.Max ?? 0) + (failed.HostLost ? MaxLostAttempts : 0);
+                if (failed.Retryable && attempt.Number <= allowed)
+                {
+                    var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
+                    var next = NewAttempt(step, attempt.Number + 1, now + delay, stepDefinition.Pool);
+                    step.State = StepStates.Ready;
+                    step.Error = attempt.Error;
+                    created.Add(next);
+                }
+                else
+                {
+                    FailStep(run, step, attempt.Number, attempt.Error, now);
+                }
+
+                break;
+            default:
+                // Cancelled, or anything that ends after the run was cancelled.
+                attempt.State = AttemptStates.Cancelled;
+                attempt.FinishedAt = now;
+                attempt.Error = outcome is AttemptOutcome.Cancelled c ? c.Reason : StopReason(run);
+                step.State = StepStates.Cancelled;
+                step.FinishedAt = now;
+                break;
+        }
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<StepDefinition>>> DependentsCache = [];
@@ -333,36 +441,41 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
     /// <summary>
     /// The common transitions without loading the whole run, so a transition costs what it touches
-    /// rather than the run's size: a step that did not finish changes nothing downstream; a step that
-    /// succeeded makes those of its direct dependents ready whose dependencies all succeeded or were
-    /// skipped, and finishes the run when nothing else is left (counted by a query). Anything else
-    /// (failures, cancels, conditions, skips that cascade) returns false before changing anything,
-    /// and the caller runs the full <see cref="Advance"/> over every step.
+    /// rather than the run's size: steps that did not finish change nothing downstream; steps that
+    /// succeeded make those of their direct dependents ready whose dependencies all succeeded or were
+    /// skipped; when they have no dependents, the run finishes if nothing else is left (counted by one
+    /// query per batch). Anything else (failures, cancels, conditions, skips that cascade, joins too
+    /// wide to load by name) returns false before changing anything, and the caller runs the full
+    /// <see cref="Advance"/> over every step.
     /// </summary>
-    private async Task<bool> TryAdvanceLocallyAsync(WorkflowRun run, RunStep step, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, CancellationToken cancellationToken)
+    private async Task<bool> TryAdvanceLocallyAsync(WorkflowRun run, List<RunStep> finished, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, CancellationToken cancellationToken)
     {
-        if (!StepStates.IsTerminal(step.State))
+        // Every pending step already waits on an unfinished dependency (each transition advanced to
+        // a fixed point), and an unfinished step cannot release or finish anything.
+        var done = finished.Where(s => StepStates.IsTerminal(s.State)).ToList();
+        if (done.Count == 0)
         {
-            // Every pending step already waits on an unfinished dependency (each transition advanced to
-            // a fixed point), and an unfinished step cannot release or finish anything.
             return true;
         }
 
-        if (step.State != StepStates.Succeeded)
+        if (done.Any(s => s.State != StepStates.Succeeded))
         {
             return false;
         }
 
-        var dependents = Dependents(definition).TryGetValue(step.StepId, out var found) ? found : [];
+        var graph = Dependents(definition);
+        var dependents = done.SelectMany(s => graph.TryGetValue(s.StepId, out var found) ? found : []).DistinctBy(d => d.Id).ToList();
         if (dependents.Count == 0)
         {
+            // Leaves: the run is over when no other step is open (the batch's changes are flushed first).
+            await db.SaveChangesAsync(cancellationToken);
             var unfinished = await db.RunSteps.CountAsync(
-                s => s.RunId == run.Id && s.Id != step.Id && s.State != StepStates.Succeeded && s.State != StepStates.Failed && s.State != StepStates.Skipped && s.State != StepStates.Cancelled,
+                s => s.RunId == run.Id && s.State != StepStates.Succeeded && s.State != StepStates.Failed && s.State != StepStates.Skipped && s.State != StepStates.Cancelled,
                 cancellationToken);
             if (unfinished == 0)
             {
                 var failed = await db.RunSteps.Where(s => s.RunId == run.Id && s.State == StepStates.Failed).ToListAsync(cancellationToken);
-                Complete(run, [.. failed, step], now);
+                Complete(run, failed, now);
             }
 
             return true;
@@ -373,10 +486,22 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             return false;
         }
 
-        var names = dependents.SelectMany(d => d.DependsOn).Concat(dependents.Select(d => d.Id)).Where(n => n != step.StepId).Distinct(StringComparer.Ordinal).ToList();
-        var loaded = await db.RunSteps.Where(s => s.RunId == run.Id && names.Contains(s.StepId)).ToListAsync(cancellationToken);
-        var byId = loaded.ToDictionary(s => s.StepId, StringComparer.Ordinal);
-        byId[step.StepId] = step;
+        var known = done.ToDictionary(s => s.StepId, StringComparer.Ordinal);
+        var names = dependents.SelectMany(d => d.DependsOn).Concat(dependents.Select(d => d.Id))
+            .Where(n => !known.ContainsKey(n)).Distinct(StringComparer.Ordinal).ToList();
+        if (names.Count > MaxLocalNames)
+        {
+            return false;
+        }
+
+        var byId = names.Count == 0
+            ? []
+            : (await db.RunSteps.Where(s => s.RunId == run.Id && names.Contains(s.StepId)).ToListAsync(cancellationToken)).ToDictionary(s => s.StepId, StringComparer.Ordinal);
+        foreach (var (id, step) in known)
+        {
+            byId[id] = step;
+        }
+
         var ready = new List<(RunStep Step, StepDefinition Definition)>();
         foreach (var dependent in dependents)
         {
@@ -408,6 +533,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
         return true;
     }
+
+    /// <summary>Past this many step rows to load by name, loading the whole run is as cheap.</summary>
+    private const int MaxLocalNames = 1_000;
 
     /// <summary>
     /// Cancels a run that has not finished: its pending, ready and queued work is cancelled at once;
@@ -704,6 +832,26 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     }
 
     /// <summary>
+    /// Locks the run and loads it (tracked), in one round trip on PostgreSQL (<c>SELECT … FOR UPDATE</c>;
+    /// the revision goes up with the transaction's other changes). On SQLite the transaction already
+    /// holds the database's write lock (Microsoft.Data.Sqlite begins IMMEDIATE).
+    /// </summary>
+    private async Task<WorkflowRun> LockRunAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        if (db.Database.IsSqlite())
+        {
+            await LockAsync(runId, cancellationToken);
+            return await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
+        }
+
+        var run = (await db.Runs.FromSqlRaw(LockRunSql, runId).ToListAsync(cancellationToken)).Single();
+        run.Revision++;
+        return run;
+    }
+
+    private const string LockRunSql = "SELECT * FROM " + WorkflowsDbContext.SchemaName + ".runs WHERE id = {0} FOR UPDATE";
+
+    /// <summary>
     /// The first write of a run's transaction: PostgreSQL holds the row lock until commit, SQLite
     /// the database write lock, so transitions of one run are serialized and each sees the last.
     /// </summary>
@@ -853,10 +1001,55 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             Pool = pool,
         };
         db.StepAttempts.Add(attempt);
+        _stepsOfNew[attempt.Id] = step;
         return attempt;
     }
 
-    /// <summary>One one-shot trigger per attempt on the shared durable job; the trigger carries only the attempt id.</summary>
+    /// <summary>The steps of the attempts created in this engine's current transaction.</summary>
+    private readonly Dictionary<Guid, RunStep> _stepsOfNew = [];
+
+    /// <summary>
+    /// Marks attempts created in this transaction that are due now as claimed by this host, as many
+    /// as it has free slots for: they start right after the commit, with no claim round trip (a
+    /// chain goes on where its last step ran). Returns them with their steps, and the slots taken.
+    /// </summary>
+    private List<(StepAttempt Attempt, RunStep Step)> ClaimHere(WorkflowRun run, List<StepAttempt> created, DateTimeOffset now)
+    {
+        var due = created.Where(a => a.State == AttemptStates.Queued && a.ScheduledFor <= now && a.Pool is null && _stepsOfNew.ContainsKey(a.Id)).ToList();
+        var slots = due.Count == 0 ? 0 : dispatcher.TryReserve(due.Count);
+        if (slots == 0)
+        {
+            return [];
+        }
+
+        var owner = dispatcher.NewOwner();
+        var here = new List<(StepAttempt, RunStep)>(slots);
+        foreach (var attempt in due.Take(slots))
+        {
+            var step = _stepsOfNew[attempt.Id];
+            attempt.State = AttemptStates.Running;
+            attempt.StartedAt = now;
+            attempt.LeaseOwner = owner;
+            attempt.LeaseExpiresAt = now + options.LeaseDuration;
+            step.State = StepStates.Running;
+            step.StartedAt ??= now;
+            here.Add((attempt, step));
+        }
+
+        if (run.State == RunStates.Queued)
+        {
+            run.State = RunStates.Running;
+            run.StartedAt ??= now;
+        }
+
+        return here;
+    }
+
+    /// <summary>
+    /// Hands committed attempts to be run: those due now to this host's dispatcher (no round trip
+    /// through a scheduler store), those due later (a backoff, a wait, a full pool) to Quartz, one
+    /// one-shot trigger each on the shared durable job, carrying only the attempt id.
+    /// </summary>
     public async Task ScheduleAsync(IReadOnlyCollection<StepAttempt> attempts, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attempts);
@@ -865,9 +1058,17 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             return;
         }
 
+        var now = clock.GetUtcNow();
+        dispatcher.Post(attempts.Where(a => a.ScheduledFor <= now).Select(a => a.Id));
+        var later = attempts.Where(a => a.ScheduledFor > now).ToList();
+        if (later.Count == 0)
+        {
+            return;
+        }
+
         var scheduler = await schedulers.GetScheduler(cancellationToken);
         // A unique trigger name: a resumed attempt is scheduled again while its last trigger may still exist.
-        var triggers = attempts.Select(attempt => TriggerBuilder.Create()
+        var triggers = later.Select(attempt => TriggerBuilder.Create()
             .WithIdentity($"{attempt.Id:N}-{Guid.NewGuid():N}", AttemptGroup)
             .ForJob(StepAttemptJob.Key)
             .UsingJobData(AttemptKey, attempt.Id.ToString())
@@ -879,8 +1080,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             return;
         }
 
-        // Many at once (a fan-out): one store operation per batch instead of a transaction per
-        // trigger. Storing a batch with its job re-stores the (unchanged) durable job, hence Replace.
+        // Many at once: one store operation per batch instead of a transaction per trigger. Storing a
+        // batch with its job re-stores the (unchanged) durable job, hence Replace.
         var job = await scheduler.GetJobDetail(StepAttemptJob.Key, cancellationToken)
             ?? throw new InvalidOperationException("The step attempt job is not registered.");
         foreach (var batch in triggers.Chunk(ScheduleBatch))

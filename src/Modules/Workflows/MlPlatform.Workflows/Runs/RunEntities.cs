@@ -147,7 +147,7 @@ public sealed class StepAttempt
 
     public required string State { get; set; }
 
-    /// <summary>When Quartz is to start it (now, or after a retry's backoff).</summary>
+    /// <summary>When it is to start: now (dispatched in-process), or later (a Quartz trigger: a retry's backoff, a wait).</summary>
     public DateTimeOffset ScheduledFor { get; set; }
 
     public DateTimeOffset? StartedAt { get; set; }
@@ -164,6 +164,15 @@ public sealed class StepAttempt
 
     /// <summary>The signal (JSON object) delivered to a step waiting for one, e.g. an approval decision.</summary>
     public string? Signal { get; set; }
+
+    /// <summary>
+    /// The host process (and claim) running the attempt, while it runs on a thread; null while it is
+    /// queued or waits for a signal. The owner renews <see cref="LeaseExpiresAt"/>; once it has passed,
+    /// any host records the attempt as lost with its host and runs the step again.
+    /// </summary>
+    public string? LeaseOwner { get; set; }
+
+    public DateTimeOffset? LeaseExpiresAt { get; set; }
 }
 
 public static class ApprovalStates
