@@ -65,6 +65,42 @@ public sealed class ConcurrencyTests(RunHostsFixture hosts) : IClassFixture<RunH
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Given_max_active_runs_of_one_When_a_failed_run_is_retried_while_another_runs_Then_it_waits_for_its_turn(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("retrylimit");
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            maxActiveRuns = 1,
+            steps = new object[]
+            {
+                new { id = "flaky", type = "test.flaky", @params = new { failures = 1 } },
+                new { id = "work", type = "test.sleep", dependsOn = new[] { "flaky" }, @params = new { ms = 1500 } },
+            },
+        });
+
+        // Both fail at their first step (one at a time); the second is retried and runs.
+        var first = await Start(api.Maintainer, api.Project, name);
+        (await WaitFor(api.Viewer, api.Project, first)).GetProperty("state").GetString().ShouldBe("failed");
+        var second = await Start(api.Maintainer, api.Project, name);
+        (await WaitFor(api.Viewer, api.Project, second)).GetProperty("state").GetString().ShouldBe("failed");
+        await Expect(await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{second}/retry", null), HttpStatusCode.Accepted);
+        await WaitUntil(api.Viewer, api.Project, second, r => State(r, "work") == "running", "second's work running");
+
+        await Expect(await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{first}/retry", null), HttpStatusCode.Accepted);
+        (await Get(api.Viewer, api.Project, first)).GetProperty("state").GetString().ShouldBe("waiting");
+
+        var secondRun = await WaitFor(api.Viewer, api.Project, second);
+        var firstRun = await WaitFor(api.Viewer, api.Project, first);
+        secondRun.GetProperty("state").GetString().ShouldBe("succeeded");
+        firstRun.GetProperty("state").GetString().ShouldBe("succeeded", firstRun.ToString());
+        Attempts(firstRun, "flaky").Last().GetProperty("startedAt").GetDateTimeOffset()
+            .ShouldBeGreaterThanOrEqualTo(Step(secondRun, "work").GetProperty("finishedAt").GetDateTimeOffset());
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Given_steps_in_a_one_slot_pool_When_parallel_in_two_runs_Then_they_never_run_at_once_and_a_dead_hosts_expired_lease_blocks_nothing(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);

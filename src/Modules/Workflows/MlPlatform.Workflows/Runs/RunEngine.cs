@@ -707,8 +707,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             await transaction.CommitAsync(cancellationToken);
         }
 
-        await ScheduleAsync(created, cancellationToken);
-        await ScheduleDeadlineAsync(run, cancellationToken);
+        await AfterCommitAsync(run, created, cancellationToken);
         return true;
     }
 
@@ -759,8 +758,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             await transaction.CommitAsync(cancellationToken);
         }
 
-        await ScheduleAsync(created, cancellationToken);
-        await ScheduleDeadlineAsync(run, cancellationToken);
+        await AfterCommitAsync(run, created, cancellationToken);
         return null;
     }
 
@@ -774,6 +772,12 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             run.FinishedAt = null;
             run.Error = null;
             run.DeadlineAt = definition.Timeout is { } timeout ? now + timeout : null;
+            if (definition.MaxActiveRuns is not null)
+            {
+                // A reopened run counts against the limit like a new one: it waits for its turn.
+                run.State = RunStates.Waiting;
+                return;
+            }
         }
 
         Advance(run, steps, definition, now, created);
