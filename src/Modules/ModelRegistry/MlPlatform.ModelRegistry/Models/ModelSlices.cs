@@ -167,7 +167,8 @@ public sealed class ListModelsValidator : AbstractValidator<ListModels>
     {
         RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
         RuleFor(q => q.Limit).InclusiveBetween(1, 200);
-        RuleFor(q => q.NamePrefix).MaximumLength(63);
+        // Named as the query parameter is, so the error points at what the caller sent.
+        RuleFor(q => q.NamePrefix).MaximumLength(63).OverridePropertyName("prefix");
         RuleFor(q => q.Tag).MaximumLength(63);
         RuleFor(q => q.Alias).MaximumLength(63);
         RuleFor(q => q.Status).Must(s => s is null or VersionStatus.Pending or VersionStatus.Approved or VersionStatus.Rejected)
