@@ -86,7 +86,6 @@ internal static class AliasMover
         for (var attempt = 1; ; attempt++)
         {
             db.ChangeTracker.Clear();
-            var now = ModelLookup.Now(clock);
             // Read (tracked) on every attempt: the move is judged on the version's state at this
             // read, and its row version is written below, so an archive or decision committed after
             // this read makes the save fail and the next attempt judge again.
@@ -99,6 +98,8 @@ internal static class AliasMover
                 return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
             }
 
+            // Taken after the reads, so the move's time is never before a decision it was judged on.
+            var now = ModelLookup.Now(clock);
             target.RowVersion++;
             int? from = alias?.Version;
             if (alias is null)
