@@ -185,6 +185,25 @@ public sealed class AliasAndApprovalTests(ModelRegistryHostsFixture hosts) : ICl
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Given_alias_on_a_pending_version_When_it_is_made_protected_Then_409_until_the_version_is_approved(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = await ModelWithVersions(api.Maintainer, api.Project, 1);
+        await Json(await Move(api.Maintainer, api.Project, name, "champion", 1), HttpStatusCode.OK);
+        var path = $"/api/v1/projects/{api.Project}/models/{name}";
+
+        // Protecting it now would leave a protected alias on a version no approver approved.
+        var refused = await Problem(await api.Admin.PutAsJsonAsync(path, new { protectedAliases = new[] { "champion" } }), HttpStatusCode.Conflict);
+        refused.GetProperty("detail").GetString()!.ShouldContain("'champion' points at version 1 (pending)");
+        (await Json(await api.Viewer.GetAsync(path), HttpStatusCode.OK)).GetProperty("protectedAliases").GetArrayLength().ShouldBe(0);
+
+        await Json(await Decide(api.Admin, api.Project, name, 1, "approve"), HttpStatusCode.OK);
+        (await Json(await api.Admin.PutAsJsonAsync(path, new { protectedAliases = new[] { "champion" } }), HttpStatusCode.OK))
+            .GetProperty("protectedAliases").EnumerateArray().Select(a => a.GetString()).ShouldBe(["champion"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Given_model_When_protected_aliases_change_Then_approver_only(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);

@@ -123,6 +123,7 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
             if (joined != model.ProtectedAliases)
             {
                 await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Approve, cancellationToken);
+                await CheckNewlyProtectedAsync(model, protectedAliases, cancellationToken);
                 model.ProtectedAliases = joined;
             }
         }
@@ -154,6 +155,32 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
         }
 
         return ModelMapping.ToDto(access.ProjectName, model, tags);
+    }
+
+    /// <summary>
+    /// Only approved versions may take a protected alias, so an alias is not made protected while it
+    /// points at a pending version (409): it would hold a protected alias that no approver gave it.
+    /// </summary>
+    private async Task CheckNewlyProtectedAsync(RegisteredModel model, IReadOnlyList<string> wanted, CancellationToken cancellationToken)
+    {
+        var added = wanted.Except(model.ProtectedAliasList, StringComparer.Ordinal).ToList();
+        if (added.Count == 0)
+        {
+            return;
+        }
+
+        var held = await (
+                from a in db.Aliases.AsNoTracking()
+                join v in db.ModelVersions.AsNoTracking() on new { a.ModelId, a.Version } equals new { v.ModelId, v.Version }
+                where a.ModelId == model.Id && added.Contains(a.Alias) && v.Status != VersionStatus.Approved
+                orderby a.Alias
+                select new { a.Alias, a.Version, v.Status })
+            .ToListAsync(cancellationToken);
+        if (held.Count > 0)
+        {
+            throw new ConflictException(
+                $"Only approved versions may take a protected alias: {string.Join(", ", held.Select(h => $"'{h.Alias}' points at version {h.Version} ({h.Status})"))}; move it to an approved version first.");
+        }
     }
 }
 
