@@ -210,6 +210,11 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
                         .HasColumnType("integer")
                         .HasColumnName("parent_version");
 
+                    b.Property<long>("RowVersion")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint")
+                        .HasColumnName("row_version");
+
                     b.Property<string>("Sha256")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -398,6 +403,9 @@ namespace MlPlatform.Migrations.PostgreSql.ModelRegistry
 
                     b.HasKey("Id")
                         .HasName("pk_outbox_messages");
+
+                    b.HasIndex("OccurredAt")
+                        .HasDatabaseName("ix_outbox_messages_occurred_at");
 
                     b.HasIndex("ProcessedAt", "NextAttemptAt")
                         .HasDatabaseName("ix_outbox_messages_processed_at_next_attempt_at");

@@ -204,6 +204,11 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
                         .HasColumnType("INTEGER")
                         .HasColumnName("parent_version");
 
+                    b.Property<long>("RowVersion")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("row_version");
+
                     b.Property<string>("Sha256")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -392,6 +397,9 @@ namespace MlPlatform.Migrations.Sqlite.ModelRegistry
 
                     b.HasKey("Id")
                         .HasName("pk_outbox_messages");
+
+                    b.HasIndex("OccurredAt")
+                        .HasDatabaseName("ix_outbox_messages_occurred_at");
 
                     b.HasIndex("ProcessedAt", "NextAttemptAt")
                         .HasDatabaseName("ix_outbox_messages_processed_at_next_attempt_at");

@@ -58,6 +58,8 @@ public sealed class AliasAndApprovalTests(ModelRegistryHostsFixture hosts) : ICl
         await Problem(await Move(api.Viewer, api.Project, name, "champion", 1), HttpStatusCode.Forbidden);
         await Problem(await Move(api.Outsider, api.Project, name, "champion", 1), HttpStatusCode.NotFound);
         await Problem(await api.Maintainer.DeleteAsync($"/api/v1/projects/{api.Project}/models/{name}/aliases/nothing"), HttpStatusCode.NotFound);
+        // An alias that never existed has no history either: 404, not an empty list.
+        await Problem(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/aliases/nothing/history"), HttpStatusCode.NotFound);
     }
 
     [Theory]
@@ -159,6 +161,45 @@ public sealed class AliasAndApprovalTests(ModelRegistryHostsFixture hosts) : ICl
         // Unprotected aliases take pending versions, never rejected ones.
         await Json(await Move(api.Maintainer, api.Project, name, "challenger", 3), HttpStatusCode.OK);
         await Problem(await Move(api.Maintainer, api.Project, name, "challenger", 2), HttpStatusCode.Conflict);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_alias_on_a_pending_version_When_the_version_is_rejected_Then_409_until_the_alias_moves_on(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = await ModelWithVersions(api.Maintainer, api.Project, 2);
+        await Json(await Move(api.Maintainer, api.Project, name, "challenger", 2), HttpStatusCode.OK);
+
+        // Rejecting it would leave the alias on a rejected version, which no alias may point to.
+        var refused = await Problem(await Decide(api.Admin, api.Project, name, 2, "reject"), HttpStatusCode.Conflict);
+        refused.GetProperty("detail").GetString()!.ShouldContain("challenger");
+        (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions/2"), HttpStatusCode.OK))
+            .GetProperty("status").GetString().ShouldBe("pending");
+
+        await Json(await Move(api.Maintainer, api.Project, name, "challenger", 1), HttpStatusCode.OK);
+        (await Json(await Decide(api.Admin, api.Project, name, 2, "reject"), HttpStatusCode.OK)).GetProperty("status").GetString().ShouldBe("rejected");
+        // Approving is not held up by aliases: an approved version may keep them.
+        await Json(await Decide(api.Admin, api.Project, name, 1, "approve"), HttpStatusCode.OK);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_alias_on_a_pending_version_When_it_is_made_protected_Then_409_until_the_version_is_approved(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = await ModelWithVersions(api.Maintainer, api.Project, 1);
+        await Json(await Move(api.Maintainer, api.Project, name, "champion", 1), HttpStatusCode.OK);
+        var path = $"/api/v1/projects/{api.Project}/models/{name}";
+
+        // Protecting it now would leave a protected alias on a version no approver approved.
+        var refused = await Problem(await api.Admin.PutAsJsonAsync(path, new { protectedAliases = new[] { "champion" } }), HttpStatusCode.Conflict);
+        refused.GetProperty("detail").GetString()!.ShouldContain("'champion' points at version 1 (pending)");
+        (await Json(await api.Viewer.GetAsync(path), HttpStatusCode.OK)).GetProperty("protectedAliases").GetArrayLength().ShouldBe(0);
+
+        await Json(await Decide(api.Admin, api.Project, name, 1, "approve"), HttpStatusCode.OK);
+        (await Json(await api.Admin.PutAsJsonAsync(path, new { protectedAliases = new[] { "champion" } }), HttpStatusCode.OK))
+            .GetProperty("protectedAliases").EnumerateArray().Select(a => a.GetString()).ShouldBe(["champion"]);
     }
 
     [Theory]

@@ -49,6 +49,9 @@ public sealed class ModelRegistryHostsFixture : IAsyncLifetime
                 // Long enough that no test passes by an entry expiring: reads after writes must see
                 // the write because the write (or its event) invalidated the cache.
                 ["ModelRegistry:LookupCacheTtl"] = "00:10:00",
+                // Nor by this host following its own outbox: tests here say when an event is delivered.
+                // Following is tested with two hosts (TwoHostCacheTests).
+                ["ModelRegistry:InvalidationPollInterval"] = "00:00:00",
                 ["ModelRegistry:PromotePollInterval"] = "00:00:00.200",
             },
             services =>

@@ -118,7 +118,12 @@ public sealed class ModelVersionTests(ModelRegistryHostsFixture hosts) : IClassF
         var truncated = Model()[..100];
 
         await Problem(await UploadMultipart(api.Maintainer, api.Project, name, truncated), HttpStatusCode.UnprocessableEntity);
-        await Problem(await UploadRaw(api.Maintainer, api.Project, name, "not a model at all"u8.ToArray()), HttpStatusCode.UnprocessableEntity);
+        var refused = await Problem(await UploadRaw(api.Maintainer, api.Project, name, "not a model at all"u8.ToArray()), HttpStatusCode.UnprocessableEntity);
+        // ORT's reason is passed on, without the server's temporary folder in it.
+        var detail = refused.GetProperty("detail").GetString()!;
+        detail.ShouldContain("Protobuf parsing failed");
+        detail.ShouldNotContain(Path.GetTempPath());
+        detail.ShouldNotContain("mlp-upload-");
 
         var versions = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/versions"), HttpStatusCode.OK);
         versions.GetProperty("total").GetInt32().ShouldBe(0);

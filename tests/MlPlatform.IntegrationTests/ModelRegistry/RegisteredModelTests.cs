@@ -96,6 +96,9 @@ public sealed class RegisteredModelTests(ModelRegistryHostsFixture hosts) : ICla
         tagged.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("name").GetString()).ShouldBe([$"{prefix}-c"]);
 
         await Problem(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models?limit=0"), HttpStatusCode.BadRequest);
+        // The error names the query parameter the caller sent ('prefix'), not the handler's field.
+        var tooLong = await Problem(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models?prefix={new string('a', 64)}"), HttpStatusCode.BadRequest);
+        tooLong.GetProperty("errors").TryGetProperty("prefix", out _).ShouldBeTrue(tooLong.ToString());
     }
 
     [Theory]

@@ -30,6 +30,9 @@ public sealed class ModelRegistryModule : Module<ModelRegistryDbContext>
         services.AddScoped<IIntegrationEventHandler<AliasMoved>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
         services.AddScoped<IIntegrationEventHandler<ModelVersionApproved>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
         services.AddScoped<IIntegrationEventHandler<ModelVersionRejected>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
+        services.AddScoped<IIntegrationEventHandler<VersionLookupChanged>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());
+        // The outbox delivers each event to one host; every host follows the outbox table itself to forget stale entries.
+        services.AddHostedService<RegistryOutboxFollower>();
         services.AddStepType<ModelRegisterStep>();
         services.AddStepType<ModelPromoteStep>();
     }

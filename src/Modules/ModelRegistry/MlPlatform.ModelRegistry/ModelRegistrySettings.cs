@@ -17,6 +17,13 @@ public sealed record ModelRegistrySettings(long MaxUploadBytes, bool RequireTwoP
     /// </summary>
     public TimeSpan LookupCacheTtl { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How often each host reads the registry's outbox for changes made on other hosts and forgets
+    /// their cached reads (ADR 9): the bound on a cross-host stale read while the database answers.
+    /// Zero turns following off (then only the TTL bounds it).
+    /// </summary>
+    public TimeSpan InvalidationPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>At most this many versions and model names are held in memory.</summary>
     public int LookupCacheSize { get; init; } = 10_000;
 
@@ -48,6 +55,7 @@ public sealed record ModelRegistrySettings(long MaxUploadBytes, bool RequireTwoP
         {
             LookupCacheTtl = Duration(section, "LookupCacheTtl", TimeSpan.FromSeconds(2), allowZero: true),
             LookupCacheSize = size,
+            InvalidationPollInterval = Duration(section, "InvalidationPollInterval", TimeSpan.FromMilliseconds(250), allowZero: true),
             PromotePollInterval = Duration(section, "PromotePollInterval", TimeSpan.FromSeconds(5), allowZero: false),
         };
     }

@@ -83,26 +83,14 @@ internal static class AliasMover
         string aliasName, int versionNumber, Guid? caller, CancellationToken cancellationToken)
     {
         var isProtected = model.IsProtected(aliasName);
-        var target = await ModelLookup.FindVersionAsync(db, model, versionNumber, cancellationToken);
-        if (target.Status == VersionStatus.Rejected)
-        {
-            throw new ConflictException($"Version {target.Version} of '{model.Name}' was rejected; no alias may point to it.");
-        }
-
-        if (target.ArchivedAt is not null)
-        {
-            throw new ConflictException($"Version {target.Version} of '{model.Name}' is archived; no alias may point to it.");
-        }
-
-        if (isProtected && target.Status != VersionStatus.Approved)
-        {
-            throw new ConflictException($"'{aliasName}' is a protected alias: only approved versions may take it, and version {target.Version} is {target.Status}.");
-        }
-
         for (var attempt = 1; ; attempt++)
         {
             db.ChangeTracker.Clear();
-            var now = ModelLookup.Now(clock);
+            // Read (tracked) on every attempt: the move is judged on the version's state at this
+            // read, and its row version is written below, so an archive or decision committed after
+            // this read makes the save fail and the next attempt judge again.
+            var target = await ModelLookup.FindVersionAsync(db, model, versionNumber, cancellationToken, tracked: true);
+            CheckTarget(model, aliasName, isProtected, target);
             var alias = await db.Aliases.SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == aliasName, cancellationToken);
             if (alias is not null && alias.Version == versionNumber)
             {
@@ -110,6 +98,9 @@ internal static class AliasMover
                 return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
             }
 
+            // Taken after the reads, so the move's time is never before a decision it was judged on.
+            var now = ModelLookup.Now(clock);
+            target.RowVersion++;
             int? from = alias?.Version;
             if (alias is null)
             {
@@ -152,6 +143,24 @@ internal static class AliasMover
             {
                 throw new ConflictException($"The alias '{aliasName}' is being moved by others at this moment; try again.");
             }
+        }
+    }
+
+    private static void CheckTarget(RegisteredModel model, string aliasName, bool isProtected, ModelVersion target)
+    {
+        if (target.Status == VersionStatus.Rejected)
+        {
+            throw new ConflictException($"Version {target.Version} of '{model.Name}' was rejected; no alias may point to it.");
+        }
+
+        if (target.ArchivedAt is not null)
+        {
+            throw new ConflictException($"Version {target.Version} of '{model.Name}' is archived; no alias may point to it.");
+        }
+
+        if (isProtected && target.Status != VersionStatus.Approved)
+        {
+            throw new ConflictException($"'{aliasName}' is a protected alias: only approved versions may take it, and version {target.Version} is {target.Status}.");
         }
     }
 }
@@ -234,16 +243,19 @@ public sealed class GetAliasHandler(ModelRegistryDbContext db, IProjectAuthorize
 
 public sealed record GetAliasHistory(ClaimsPrincipal Caller, string Project, string Name, string Alias) : IQuery<IReadOnlyList<AliasHistoryDto>>;
 
-/// <summary>Every move of the alias, oldest first (by revision).</summary>
+/// <summary>Every move of the alias, oldest first (by revision); 404 for an alias that never existed.</summary>
 public sealed class GetAliasHistoryHandler(ModelRegistryDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<GetAliasHistory, IReadOnlyList<AliasHistoryDto>>
 {
     public async ValueTask<IReadOnlyList<AliasHistoryDto>> Handle(GetAliasHistory query, CancellationToken cancellationToken)
     {
         var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
         var model = await ModelLookup.FindAsync(db, access.ProjectId, query.Name, cancellationToken);
-        return await db.AliasHistory.AsNoTracking().Where(h => h.ModelId == model.Id && h.Alias == query.Alias)
+        var history = await db.AliasHistory.AsNoTracking().Where(h => h.ModelId == model.Id && h.Alias == query.Alias)
             .OrderBy(h => h.Revision)
             .Select(h => new AliasHistoryDto(h.Alias, h.Revision, h.FromVersion, h.ToVersion, h.MovedAt, h.MovedBy))
             .ToListAsync(cancellationToken);
+        // Every alias that ever existed has its creation here (a deleted one its deletion too):
+        // no rows means no such alias, as for the alias itself.
+        return history.Count > 0 ? history : throw new NotFoundException("Alias", $"{model.Name}@{query.Alias}");
     }
 }

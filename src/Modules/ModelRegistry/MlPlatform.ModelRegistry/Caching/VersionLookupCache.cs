@@ -96,14 +96,24 @@ public sealed class VersionLookupCache : IDisposable
 }
 
 /// <summary>
+/// A change to a version that a cached read shows but no contract event announces (archiving,
+/// recorded metrics). Module-internal: only the registry subscribes, and the hosts that are not
+/// delivered it see it through <see cref="RegistryOutboxFollower"/>.
+/// </summary>
+public sealed record VersionLookupChanged(Guid EventId, DateTimeOffset OccurredAt, Guid ModelId, int Version) : IIntegrationEvent;
+
+/// <summary>
 /// The registry's own events, delivered to this host: another host moved an alias or decided on a
 /// version, so what this host remembers of the model is forgotten before the delivery completes.
 /// </summary>
 public sealed class VersionLookupCacheInvalidation(VersionLookupCache cache) :
     IIntegrationEventHandler<AliasMoved>,
     IIntegrationEventHandler<ModelVersionApproved>,
-    IIntegrationEventHandler<ModelVersionRejected>
+    IIntegrationEventHandler<ModelVersionRejected>,
+    IIntegrationEventHandler<VersionLookupChanged>
 {
+    public Task Handle(VersionLookupChanged integrationEvent, CancellationToken cancellationToken) => Forget(integrationEvent.ModelId);
+
     public Task Handle(AliasMoved integrationEvent, CancellationToken cancellationToken) => Forget(integrationEvent.ModelId);
 
     public Task Handle(ModelVersionApproved integrationEvent, CancellationToken cancellationToken) => Forget(integrationEvent.ModelId);

@@ -104,6 +104,14 @@ public sealed class ModelVersion
     public DateTimeOffset? ArchivedAt { get; set; }
 
     public Guid? ArchivedBy { get; set; }
+
+    /// <summary>
+    /// Grows by one at every write that depends on the version's state: a decision, archiving,
+    /// recorded metrics, and every alias move onto it. A concurrency token, so an archive and an
+    /// alias move (or a decision and a move) that read the same state cannot both commit: the
+    /// second re-reads and is judged on the first one's result.
+    /// </summary>
+    public long RowVersion { get; set; }
 }
 
 /// <summary>

@@ -123,6 +123,7 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
             if (joined != model.ProtectedAliases)
             {
                 await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Approve, cancellationToken);
+                await CheckNewlyProtectedAsync(model, protectedAliases, cancellationToken);
                 model.ProtectedAliases = joined;
             }
         }
@@ -155,6 +156,32 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
 
         return ModelMapping.ToDto(access.ProjectName, model, tags);
     }
+
+    /// <summary>
+    /// Only approved versions may take a protected alias, so an alias is not made protected while it
+    /// points at a pending version (409): it would hold a protected alias that no approver gave it.
+    /// </summary>
+    private async Task CheckNewlyProtectedAsync(RegisteredModel model, IReadOnlyList<string> wanted, CancellationToken cancellationToken)
+    {
+        var added = wanted.Except(model.ProtectedAliasList, StringComparer.Ordinal).ToList();
+        if (added.Count == 0)
+        {
+            return;
+        }
+
+        var held = await (
+                from a in db.Aliases.AsNoTracking()
+                join v in db.ModelVersions.AsNoTracking() on new { a.ModelId, a.Version } equals new { v.ModelId, v.Version }
+                where a.ModelId == model.Id && added.Contains(a.Alias) && v.Status != VersionStatus.Approved
+                orderby a.Alias
+                select new { a.Alias, a.Version, v.Status })
+            .ToListAsync(cancellationToken);
+        if (held.Count > 0)
+        {
+            throw new ConflictException(
+                $"Only approved versions may take a protected alias: {string.Join(", ", held.Select(h => $"'{h.Alias}' points at version {h.Version} ({h.Status})"))}; move it to an approved version first.");
+        }
+    }
 }
 
 /// <summary>Filters: name prefix, tag, an alias the model has, a status one of its versions has.</summary>
@@ -167,7 +194,8 @@ public sealed class ListModelsValidator : AbstractValidator<ListModels>
     {
         RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
         RuleFor(q => q.Limit).InclusiveBetween(1, 200);
-        RuleFor(q => q.NamePrefix).MaximumLength(63);
+        // Named as the query parameter is, so the error points at what the caller sent.
+        RuleFor(q => q.NamePrefix).MaximumLength(63).OverridePropertyName("prefix");
         RuleFor(q => q.Tag).MaximumLength(63);
         RuleFor(q => q.Alias).MaximumLength(63);
         RuleFor(q => q.Status).Must(s => s is null or VersionStatus.Pending or VersionStatus.Approved or VersionStatus.Rejected)

@@ -50,6 +50,7 @@ internal sealed class ModelVersionConfiguration : IEntityTypeConfiguration<Model
         // A concurrency token: two recordings merging into the same metrics cannot overwrite each other.
         builder.Property(v => v.MetricSources).HasMaxLength(64 * 1024).IsConcurrencyToken();
         builder.HasIndex(v => v.WorkflowRunId);
+        builder.Property(v => v.RowVersion).IsConcurrencyToken();
         builder.HasOne<RegisteredModel>().WithMany().HasForeignKey(v => v.ModelId).OnDelete(DeleteBehavior.Restrict);
     }
 }

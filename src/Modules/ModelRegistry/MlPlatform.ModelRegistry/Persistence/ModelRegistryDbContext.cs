@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using MlPlatform.ModelRegistry.Domain;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.SharedKernel.Persistence;
 
 namespace MlPlatform.ModelRegistry.Persistence;
@@ -21,4 +22,8 @@ public sealed class ModelRegistryDbContext(DbContextOptions<ModelRegistryDbConte
     public DbSet<AliasHistoryEntry> AliasHistory => Set<AliasHistoryEntry>();
 
     public DbSet<VersionDataset> VersionDatasets => Set<VersionDataset>();
+
+    protected override void ConfigureModel(ModelBuilder modelBuilder) =>
+        // Every host reads the last seconds of this outbox to forget stale cached reads (RegistryOutboxFollower).
+        modelBuilder.Entity<OutboxMessage>().HasIndex(m => m.OccurredAt);
 }

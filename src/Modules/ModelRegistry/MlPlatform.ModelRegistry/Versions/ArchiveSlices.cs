@@ -3,9 +3,11 @@ using Mediator;
 using Microsoft.EntityFrameworkCore;
 using MlPlatform.ModelRegistry.Caching;
 using MlPlatform.ModelRegistry.Contracts;
+using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Models;
 using MlPlatform.ModelRegistry.Persistence;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.UserManagement.Contracts;
 
 namespace MlPlatform.ModelRegistry.Versions;
@@ -25,11 +27,43 @@ public sealed class ArchiveVersionHandler(
     TimeProvider clock,
     VersionLookupCache cache) : ICommandHandler<ArchiveVersion, ModelVersionDto>
 {
+    private const int MaxAttempts = 10;
+
     public async ValueTask<ModelVersionDto> Handle(ArchiveVersion command, CancellationToken cancellationToken)
     {
         var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
         var model = await ModelLookup.FindAsync(db, access.ProjectId, command.Name, cancellationToken);
-        var version = await ModelLookup.FindVersionAsync(db, model, command.Version, cancellationToken, tracked: true);
+        for (var attempt = 1; ; attempt++)
+        {
+            db.ChangeTracker.Clear();
+            var version = await ModelLookup.FindVersionAsync(db, model, command.Version, cancellationToken, tracked: true);
+            await CheckArchivableAsync(model, version, access.ProjectId, cancellationToken);
+            version.ArchivedAt = ModelLookup.Now(clock);
+            version.ArchivedBy = command.Caller.SubjectId();
+            // The row version is the lock shared with alias moves (AliasMover): a move onto this
+            // version committed since the read above makes this save fail, and the next attempt
+            // finds its alias (409) — never both an archive and an alias on the archived version.
+            version.RowVersion++;
+            db.AddIntegrationEvent(new VersionLookupChanged(Guid.CreateVersion7(), ModelLookup.Now(clock), model.Id, version.Version), clock);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                cache.Invalidate(model.Id);
+                return VersionMapping.ToDto(access.ProjectName, model, version);
+            }
+            catch (DbUpdateConcurrencyException) when (attempt < MaxAttempts)
+            {
+                // Moved onto, decided on or given metrics since it was read: judge again on the new state.
+            }
+            catch (DbUpdateConcurrencyException)
+            {
+                throw new ConflictException($"Version {version.Version} of '{model.Name}' is being changed by others at this moment; try again.");
+            }
+        }
+    }
+
+    private async Task CheckArchivableAsync(RegisteredModel model, ModelVersion version, Guid projectId, CancellationToken cancellationToken)
+    {
         if (version.ArchivedAt is not null)
         {
             throw new ConflictException($"Version {version.Version} of '{model.Name}' is archived already.");
@@ -44,27 +78,12 @@ public sealed class ArchiveVersionHandler(
 
         foreach (var source in serving)
         {
-            var endpoints = await source.FindServingAsync(access.ProjectId, model.Id, version.Version, cancellationToken);
+            var endpoints = await source.FindServingAsync(projectId, model.Id, version.Version, cancellationToken);
             if (endpoints.Count > 0)
             {
                 throw new ConflictException(
                     $"Version {version.Version} of '{model.Name}' is served by {string.Join(", ", endpoints.Select(e => $"{e.Endpoint}/{e.Variant}"))}; take it off those endpoints first.");
             }
         }
-
-        version.ArchivedAt = ModelLookup.Now(clock);
-        version.ArchivedBy = command.Caller.SubjectId();
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            // Decided on, or given metrics, since it was read: the caller looks again.
-            throw new ConflictException($"Version {version.Version} of '{model.Name}' changed at this moment; try again.");
-        }
-
-        cache.Invalidate(model.Id);
-        return VersionMapping.ToDto(access.ProjectName, model, version);
     }
 }

@@ -23,7 +23,9 @@ public static class OnnxInspector
         }
         catch (OnnxRuntimeException ex)
         {
-            throw new UnprocessableException($"The file is not an ONNX model that ONNX Runtime can load: {FirstLine(ex.Message)}", ex);
+            // ORT names the file by its path: the server's temporary folder is none of the caller's business.
+            var reason = FirstLine(ex.Message).Replace(Path.GetDirectoryName(Path.GetFullPath(path)) + Path.DirectorySeparatorChar, string.Empty, StringComparison.Ordinal);
+            throw new UnprocessableException($"The file is not an ONNX model that ONNX Runtime can load: {reason}", ex);
         }
 
         using (session)

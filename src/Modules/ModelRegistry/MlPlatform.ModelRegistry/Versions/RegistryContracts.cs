@@ -6,6 +6,7 @@ using MlPlatform.ModelRegistry.Caching;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Domain;
 using MlPlatform.ModelRegistry.Persistence;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.UserManagement.Contracts;
 
 namespace MlPlatform.ModelRegistry.Versions;
@@ -14,7 +15,7 @@ namespace MlPlatform.ModelRegistry.Versions;
 /// Merges metrics into a version (newer values win) and remembers, per metric, who recorded it;
 /// each recording is also written to the audit log with its source.
 /// </summary>
-internal sealed class ModelVersionMetrics(ModelRegistryDbContext db, VersionLookupCache cache, IServiceProvider services) : IModelVersionMetrics
+internal sealed class ModelVersionMetrics(ModelRegistryDbContext db, VersionLookupCache cache, TimeProvider clock, IServiceProvider services) : IModelVersionMetrics
 {
     public async Task<bool> RecordAsync(Guid projectId, string model, int version, IReadOnlyDictionary<string, double> metrics, string source, CancellationToken cancellationToken = default)
     {
@@ -61,6 +62,8 @@ internal sealed class ModelVersionMetrics(ModelRegistryDbContext db, VersionLook
             // changes the token and one of the two merges again on top of the other.
             sources[MetricSources.ChangeMarker] = Guid.NewGuid().ToString("N");
             row.MetricSources = sources.ToJsonString();
+            row.RowVersion++;
+            db.AddIntegrationEvent(new VersionLookupChanged(Guid.CreateVersion7(), clock.GetUtcNow(), row.ModelId, row.Version), clock);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MlPlatform.ModelRegistry.Contracts;
+using MlPlatform.ModelRegistry.Persistence;
+using MlPlatform.SharedKernel.Messaging;
+
+namespace MlPlatform.ModelRegistry.Caching;
+
+/// <summary>
+/// Makes every host forget cached reads of a model soon after any host changed it. The outbox
+/// dispatcher delivers each event to one host only (competing consumers), so each host also reads
+/// the registry's outbox table itself every <see cref="ModelRegistrySettings.InvalidationPollInterval"/>:
+/// the events of the last <see cref="Lookback"/> (delivered or not, the table keeps them) that change
+/// what a version read answers. Each is acted on once per host. An event committed more than
+/// <see cref="Lookback"/> after its <c>occurredAt</c> (a very slow commit, or a writer's clock that
+/// far behind) is missed here; the entry's TTL still bounds it (ADR 9).
+/// </summary>
+public sealed partial class RegistryOutboxFollower(
+    IServiceScopeFactory scopes,
+    VersionLookupCache cache,
+    ModelRegistrySettings settings,
+    TimeProvider clock,
+    ILogger<RegistryOutboxFollower> logger) : BackgroundService
+{
+    /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
+    public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
+
+    private static readonly string[] Followed =
+    [
+        IntegrationEventTypes.NameOf(typeof(AliasMoved)),
+        IntegrationEventTypes.NameOf(typeof(ModelVersionApproved)),
+        IntegrationEventTypes.NameOf(typeof(ModelVersionRejected)),
+        IntegrationEventTypes.NameOf(typeof(VersionLookupChanged)),
+    ];
+
+    /// <summary>Events acted on, kept while they are inside the look-back window.</summary>
+    private readonly Dictionary<Guid, DateTimeOffset> _seen = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!cache.Enabled || settings.InvalidationPollInterval <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(settings.InvalidationPollInterval, clock);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await FollowAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    // The database is away for a moment: the TTL bounds staleness until the next read works.
+                    LogFollowFailed(logger, ex);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Host stopping.
+        }
+    }
+
+    /// <summary>One read of the outbox; forgets the models of events not seen before. Returns how many models were forgotten.</summary>
+    public async Task<int> FollowAsync(CancellationToken cancellationToken)
+    {
+        var from = clock.GetUtcNow() - Lookback;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>();
+        var rows = await db.OutboxMessages.AsNoTracking()
+            .Where(m => m.OccurredAt >= from && Followed.Contains(m.Type))
+            .Select(m => new { m.Id, m.OccurredAt, m.Payload })
+            .ToListAsync(cancellationToken);
+        var forgotten = 0;
+        foreach (var row in rows)
+        {
+            if (!_seen.TryAdd(row.Id, row.OccurredAt))
+            {
+                continue;
+            }
+
+            if (ModelIdOf(row.Payload) is { } modelId)
+            {
+                cache.Invalidate(modelId);
+                forgotten++;
+            }
+        }
+
+        foreach (var id in _seen.Where(s => s.Value < from).Select(s => s.Key).ToList())
+        {
+            _seen.Remove(id);
+        }
+
+        return forgotten;
+    }
+
+    private static Guid? ModelIdOf(string payload)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            return document.RootElement.TryGetProperty("modelId", out var id) && id.TryGetGuid(out var modelId) ? modelId : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the model registry's outbox to forget cached version reads failed; cached entries expire after their TTL meanwhile")]
+    private static partial void LogFollowFailed(ILogger logger, Exception exception);
+}
