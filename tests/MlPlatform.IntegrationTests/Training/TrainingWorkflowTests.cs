@@ -71,6 +71,62 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Given_Parquet_data_written_by_DuckDB_When_trained_and_evaluated_Then_the_run_succeeds_like_on_the_same_rows_in_CSV(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("parquet");
+        var csv = await PutAsync(api, $"datasets/{name}/train.csv", Csv());
+        var parquet = await PutParquetAsync(api, $"datasets/{name}/train.parquet", Csv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[]
+            {
+                new { id = "pq", type = "model.train", @params = new { data = parquet, label = "segment", task = "multiclass", trainer = "lightgbm", features = Features } },
+                new { id = "text", type = "model.train", @params = new { data = csv, label = "segment", task = "multiclass", trainer = "lightgbm", features = Features } },
+                new { id = "evaluate", type = "model.evaluate", dependsOn = new[] { "pq" }, @params = new { modelKey = "${steps.pq.outputs.modelKey}", data = parquet, label = "segment", task = "multiclass" } },
+            },
+        });
+
+        var run = await WaitFor(api.Maintainer, api.Project, await Start(api.Maintainer, api.Project, name));
+
+        run.GetProperty("state").GetString().ShouldBe("succeeded", run.ToString());
+        var fromParquet = Outputs(run, "pq");
+        fromParquet.GetProperty("rows").GetInt32().ShouldBe(240);
+        fromParquet.GetProperty("accuracy").GetDouble().ShouldBe(Outputs(run, "text").GetProperty("accuracy").GetDouble());
+        (await ReadAsync(api, fromParquet.GetProperty("modelKey").GetString()!)).ShouldBe(await ReadAsync(api, Outputs(run, "text").GetProperty("modelKey").GetString()!));
+        Outputs(run, "evaluate").GetProperty("accuracy").GetDouble().ShouldBe(fromParquet.GetProperty("accuracy").GetDouble(), 1e-9);
+    }
+
+    /// <summary>Converts the CSV with DuckDB (<c>COPY … TO … (FORMAT parquet)</c>) and puts the file in the host's store.</summary>
+    private static async Task<string> PutParquetAsync(WorkflowTestAccounts api, string key, string csv)
+    {
+        var folder = Directory.CreateTempSubdirectory("mlp-parquet-");
+        try
+        {
+            var csvPath = Path.Combine(folder.FullName, "data.csv");
+            var parquetPath = Path.Combine(folder.FullName, "data.parquet");
+            await File.WriteAllTextAsync(csvPath, csv);
+            using (var connection = new DuckDB.NET.Data.DuckDBConnection("DataSource=:memory:"))
+            {
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = $"COPY (SELECT * FROM read_csv('{csvPath}', header=true)) TO '{parquetPath}' (FORMAT parquet)";
+                command.ExecuteNonQuery();
+            }
+
+            await using var content = File.OpenRead(parquetPath);
+            await Store(api).PutAsync(key, content, "application/vnd.apache.parquet");
+            return key;
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Given_a_when_condition_on_an_evaluate_metric_When_run_Then_only_the_step_whose_gate_holds_runs(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);

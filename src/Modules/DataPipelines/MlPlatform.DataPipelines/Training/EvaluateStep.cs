@@ -29,7 +29,7 @@ public sealed class EvaluateStep(IServiceScopeFactory scopes, TrainingSettings s
         new("model", ParameterType.String, Description: "A registered model of the project (with version)."),
         new("version", ParameterType.Any, Description: "The version number or an alias (with model)."),
         new("modelKey", ParameterType.String, Description: "Object key of an ONNX model (instead of model and version)."),
-        new("data", ParameterType.String, Required: true, Description: "Object key of the evaluation data: CSV with a header row, or JSON lines."),
+        new("data", ParameterType.String, Required: true, Description: "Object key of the evaluation data: CSV with a header row, JSON lines or Parquet."),
         new("label", ParameterType.String, Required: true, Description: "The column holding the true values."),
         new("task", ParameterType.String, Required: true, Description: "binary, multiclass or regression."),
     ];

@@ -258,7 +258,8 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
                         ["S3DataDistributionType"] = "FullyReplicated",
                     },
                 },
-                ["ContentType"] = job.DataKey.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? "text/csv" : "application/jsonlines",
+                ["ContentType"] = job.DataKey.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? "text/csv"
+                    : job.DataKey.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase) ? "application/x-parquet" : "application/jsonlines",
                 ["CompressionType"] = "None",
             }),
             ["OutputDataConfig"] = new JsonObject { ["S3OutputPath"] = outputPath },
