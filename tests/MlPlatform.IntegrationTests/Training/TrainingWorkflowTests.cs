@@ -60,7 +60,10 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
             evalBinary.GetProperty(metric).GetDouble().ShouldBeInRange(0, 1);
         }
 
-        Outputs(run, "eval-multi").GetProperty("accuracy").GetDouble().ShouldBe(Outputs(run, "multi").GetProperty("accuracy").GetDouble(), 1e-9);
+        var evalMulti = Outputs(run, "eval-multi");
+        evalMulti.GetProperty("accuracy").GetDouble().ShouldBe(Outputs(run, "multi").GetProperty("accuracy").GetDouble(), 1e-9);
+        evalMulti.GetProperty("logLoss").GetDouble().ShouldBe(Outputs(run, "multi").GetProperty("logLoss").GetDouble(), 1e-3);
+        evalMulti.GetProperty("auc").GetDouble().ShouldBeInRange(0.5, 1.0);
         var regress = Outputs(run, "regress");
         var evalRegress = Outputs(run, "eval-regress");
         evalRegress.GetProperty("rmse").GetDouble().ShouldBe(regress.GetProperty("rmse").GetDouble(), 1e-3);
