@@ -503,11 +503,25 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
 
     private static bool Named(System.Text.Json.Nodes.JsonObject body, string jobName) => body["TrainingJobName"]?.GetValue<string>() == jobName;
 
+    /// <summary>The job's row once it is marked over: the subscriber commits its mark after StopTrainingJob answered.</summary>
     private static async Task<RemoteTrainingJob> RemoteJob(WorkflowTestAccounts api, string jobName)
     {
-        await using var scope = api.Factory.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
-        return await db.RemoteTrainingJobs.AsNoTracking().SingleAsync(j => j.JobName == jobName);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            await using (var scope = api.Factory.Services.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
+                var record = await db.RemoteTrainingJobs.AsNoTracking().SingleAsync(j => j.JobName == jobName);
+                if (record.FinishedAt is not null)
+                {
+                    return record;
+                }
+            }
+
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, $"the job {jobName} was not marked over");
+            await Task.Delay(50);
+        }
     }
 
     private static async Task<int> InboxCount<THandler>(WorkflowTestAccounts api)
