@@ -402,6 +402,68 @@ namespace MlPlatform.Migrations.PostgreSql.DataPipelines
                     b.ToTable("quality_suites", "data_pipeline");
                 });
 
+            modelBuilder.Entity("MlPlatform.DataPipelines.Domain.RemoteTrainingJob", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Attempt")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempt");
+
+                    b.Property<string>("Backend")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("backend");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("JobName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)")
+                        .HasColumnName("job_name");
+
+                    b.Property<string>("Outcome")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("outcome");
+
+                    b.Property<Guid>("ProjectId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("project_id");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<string>("StepId")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("step_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_remote_training_jobs");
+
+                    b.HasIndex("RunId")
+                        .HasDatabaseName("ix_remote_training_jobs_run_id");
+
+                    b.HasIndex("Backend", "JobName")
+                        .IsUnique()
+                        .HasDatabaseName("ix_remote_training_jobs_backend_job_name");
+
+                    b.ToTable("remote_training_jobs", "data_pipeline");
+                });
+
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.InboxMessage", b =>
                 {
                     b.Property<Guid>("EventId")

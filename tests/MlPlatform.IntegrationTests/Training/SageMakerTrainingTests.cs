@@ -4,7 +4,13 @@ using System.IO.Compression;
 using System.Net;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.EntityFrameworkCore;
+using MlPlatform.DataPipelines.Domain;
+using MlPlatform.DataPipelines.Persistence;
+using MlPlatform.DataPipelines.Training.RemoteJobs;
 using MlPlatform.IntegrationTests.Infrastructure;
+using MlPlatform.SharedKernel.Messaging;
+using MlPlatform.Workflows.Contracts.Runs;
 using MlPlatform.IntegrationTests.ModelRegistry;
 using MlPlatform.Tests.Onnx;
 using MlPlatform.IntegrationTests.Storage;
@@ -14,9 +20,15 @@ using static MlPlatform.IntegrationTests.Training.TrainingApi;
 
 namespace MlPlatform.IntegrationTests.Training;
 
-/// <summary>A host on an S3 artifact store (s3rver) whose SageMaker backend talks to <see cref="SageMakerStandIn"/>.</summary>
+/// <summary>
+/// Hosts on an S3 artifact store (s3rver, one bucket) whose SageMaker backend talks to
+/// <see cref="SageMakerStandIn"/>: a SQLite host from the start (<see cref="Api"/>), a PostgreSQL one
+/// when a test asks for it.
+/// </summary>
 public sealed class SageMakerHostFixture : IAsyncLifetime
 {
+    private readonly Dictionary<DatabaseProvider, Task<WorkflowTestAccounts>> _hosts = [];
+    private readonly Lock _lock = new();
     private IObjectStore? _store;
 
     public string Bucket { get; } = S3TestBuckets.NewName();
@@ -24,6 +36,20 @@ public sealed class SageMakerHostFixture : IAsyncLifetime
     public SageMakerStandIn StandIn { get; private set; } = null!;
 
     public WorkflowTestAccounts Api { get; private set; } = null!;
+
+    public Task<WorkflowTestAccounts> For(DatabaseProvider provider)
+    {
+        lock (_lock)
+        {
+            if (!_hosts.TryGetValue(provider, out var host))
+            {
+                host = CreateHostAsync(provider);
+                _hosts[provider] = host;
+            }
+
+            return host;
+        }
+    }
 
     public async Task InitializeAsync()
     {
@@ -35,7 +61,13 @@ public sealed class SageMakerHostFixture : IAsyncLifetime
             await _store!.PutAsync(key, content);
             return uri;
         });
-        var factory = await PlatformFactory.CreateAsync(DatabaseProvider.Sqlite, new Dictionary<string, string?>
+        Api = await For(DatabaseProvider.Sqlite);
+        _store = Api.Factory.Services.GetRequiredService<IObjectStore>();
+    }
+
+    private async Task<WorkflowTestAccounts> CreateHostAsync(DatabaseProvider provider)
+    {
+        var factory = await PlatformFactory.CreateAsync(provider, new Dictionary<string, string?>
         {
             ["Storage:Provider"] = "S3",
             ["Storage:S3:ServiceUrl"] = TestEnvironment.S3Endpoint,
@@ -49,16 +81,18 @@ public sealed class SageMakerHostFixture : IAsyncLifetime
             ["Training:SageMaker:AccessKey"] = SageMakerStandIn.AccessKey,
             ["Training:SageMaker:SecretKey"] = SageMakerStandIn.SecretKey,
         });
-        Api = await WorkflowTestAccounts.CreateAsync(factory);
-        _store = factory.Services.GetRequiredService<IObjectStore>();
+        return await WorkflowTestAccounts.CreateAsync(factory);
     }
 
     public async Task DisposeAsync()
     {
-        if (Api is not null)
+        foreach (var host in _hosts.Values)
         {
-            Api.Dispose();
-            await Api.Factory.DisposeAsync();
+            if (host.IsCompletedSuccessfully)
+            {
+                host.Result.Dispose();
+                await host.Result.Factory.DisposeAsync();
+            }
         }
 
         await StandIn.DisposeAsync();
@@ -321,6 +355,199 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
         done.ModelKey.ShouldBe($"runs/{runId}/train/model.onnx");
         (await ReadAsync(api, done.ModelKey)).ShouldBe(Model);
         host.StandIn.Problems.ShouldBeEmpty();
+    }
+
+    public static TheoryData<DatabaseProvider> Providers => new() { DatabaseProvider.Sqlite, DatabaseProvider.PostgreSql };
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_SageMaker_step_suspended_between_polls_When_the_run_is_cancelled_Then_a_signed_StopTrainingJob_stops_its_job_once(DatabaseProvider provider)
+    {
+        var api = await host.For(provider);
+        var name = NewName("smsuspcancel");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[] { new { id = "train", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SuspendingOptions("example.com/slow:3") } } },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var jobName = await WaitUntilSuspended(api, id);
+        var cancelledAt = DateTimeOffset.UtcNow;
+
+        (await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{id}/cancel", null)).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await WaitFor(api.Maintainer, api.Project, id)).GetProperty("state").GetString().ShouldBe("cancelled");
+        await WaitForStop(jobName);
+
+        // The step was never called again: the stop came from the RunCancelled subscriber, signed like every call.
+        host.StandIn.Problems.ShouldBeEmpty();
+        host.StandIn.Calls.Where(c => Named(c.Body, jobName)).Select(c => c.Operation).ShouldBe(["CreateTrainingJob", "StopTrainingJob"]);
+        var record = await RemoteJob(api, jobName);
+        record.RunId.ShouldBe(id);
+        record.StepId.ShouldBe("train");
+        record.Outcome.ShouldBe("stop-requested");
+        record.FinishedAt.ShouldNotBeNull();
+
+        // Redelivered (at least once) or repeated, the event stops nothing twice.
+        var eventId = await InboxEventOf<StopRemoteJobsOnRunCancelled>(api, cancelledAt);
+        await using (var scope = api.Factory.Services.CreateAsyncScope())
+        {
+            var handler = scope.ServiceProvider.GetServices<IIntegrationEventHandler<RunCancelled>>().OfType<StopRemoteJobsOnRunCancelled>().Single();
+            await handler.Handle(new RunCancelled(eventId, DateTimeOffset.UtcNow, Guid.Empty, id, name, 1), CancellationToken.None);
+        }
+
+        await using (var scope = api.Factory.Services.CreateAsyncScope())
+        {
+            var handler = scope.ServiceProvider.GetServices<IIntegrationEventHandler<RunCancelled>>().OfType<StopRemoteJobsOnRunCancelled>().Single();
+            await handler.Handle(new RunCancelled(Guid.NewGuid(), DateTimeOffset.UtcNow, Guid.Empty, id, name, 1), CancellationToken.None);
+        }
+
+        host.StandIn.Calls.Count(c => c.Operation == "StopTrainingJob" && Named(c.Body, jobName)).ShouldBe(1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_SageMaker_step_suspended_between_polls_When_the_run_times_out_Then_RunFailed_stops_its_job(DatabaseProvider provider)
+    {
+        var api = await host.For(provider);
+        var name = NewName("smsusptimeout");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            timeout = "8s",
+            steps = new object[] { new { id = "train", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SuspendingOptions("example.com/slow:4") } } },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var jobName = await WaitUntilSuspended(api, id);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("failed", run.ToString());
+        await WaitForStop(jobName);
+        host.StandIn.Problems.ShouldBeEmpty();
+        host.StandIn.Calls.Where(c => Named(c.Body, jobName)).Select(c => c.Operation).ShouldBe(["CreateTrainingJob", "StopTrainingJob"]);
+        (await RemoteJob(api, jobName)).Outcome.ShouldBe("stop-requested");
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_a_completed_SageMaker_job_When_a_later_step_fails_the_run_Then_RunFailed_stops_nothing(DatabaseProvider provider)
+    {
+        var api = await host.For(provider);
+        host.StandIn.ModelTarball = Tarball(Model);
+        var name = NewName("smdonefail");
+        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[]
+            {
+                new { id = "train", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SageMakerOptions("example.com/train:5") } },
+                new { id = "boom", type = "model.train", dependsOn = new[] { "train" }, @params = new { data = $"datasets/{name}/missing.csv", label = "label", task = "binary" } },
+            },
+        });
+        var handled = await InboxCount<StopRemoteJobsOnRunFailed>(api);
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("failed", run.ToString());
+        State(run, "train").ShouldBe("succeeded");
+        var jobName = Outputs(run, "train").GetProperty("trainingJobName").GetString()!;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (await InboxCount<StopRemoteJobsOnRunFailed>(api) == handled)
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, "RunFailed was not handled");
+            await Task.Delay(50);
+        }
+
+        host.StandIn.Calls.ShouldNotContain(c => c.Operation == "StopTrainingJob" && Named(c.Body, jobName));
+        (await RemoteJob(api, jobName)).Outcome.ShouldBe("completed");
+        host.StandIn.Problems.ShouldBeEmpty();
+    }
+
+    /// <summary>Polls every ten minutes: after CreateTrainingJob the step suspends and is not called again within a test.</summary>
+    private static object SuspendingOptions(string image) =>
+        new { roleArn = Role, image, instanceType = "ml.m5.xlarge", volumeSizeGb = 5, maxRuntime = "30m", pollInterval = "10m" };
+
+    /// <summary>Until the job exists and the step's attempt waits (queued for its next poll, minutes ahead); returns the job's name.</summary>
+    private async Task<string> WaitUntilSuspended(WorkflowTestAccounts api, Guid run)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, "the step did not suspend");
+            var attempts = Attempts(await Get(api.Maintainer, api.Project, run), "train");
+            if (host.StandIn.Jobs.Values.SingleOrDefault(j => Tagged(j, run)) is { } job
+                && attempts.Count == 1 && attempts[0].GetProperty("state").GetString() == "queued"
+                && attempts[0].GetProperty("scheduledFor").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddMinutes(1))
+            {
+                return job.Request["TrainingJobName"]!.GetValue<string>();
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private async Task WaitForStop(string jobName)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!host.StandIn.Calls.Any(c => c.Operation == "StopTrainingJob" && Named(c.Body, jobName)))
+        {
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, "StopTrainingJob was not called");
+            await Task.Delay(50);
+        }
+    }
+
+    private static bool Named(System.Text.Json.Nodes.JsonObject body, string jobName) => body["TrainingJobName"]?.GetValue<string>() == jobName;
+
+    /// <summary>The job's row once it is marked over: the subscriber commits its mark after StopTrainingJob answered.</summary>
+    private static async Task<RemoteTrainingJob> RemoteJob(WorkflowTestAccounts api, string jobName)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            await using (var scope = api.Factory.Services.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
+                var record = await db.RemoteTrainingJobs.AsNoTracking().SingleAsync(j => j.JobName == jobName);
+                if (record.FinishedAt is not null)
+                {
+                    return record;
+                }
+            }
+
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, $"the job {jobName} was not marked over");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<int> InboxCount<THandler>(WorkflowTestAccounts api)
+    {
+        await using var scope = api.Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
+        return await db.InboxMessages.CountAsync(m => m.Handler == typeof(THandler).FullName);
+    }
+
+    private static async Task<Guid> InboxEventOf<THandler>(WorkflowTestAccounts api, DateTimeOffset since)
+    {
+        await using var scope = api.Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<DataPipelinesDbContext>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            // The subscriber's inbox mark commits with its change, after the stop was sent.
+            var marks = await db.InboxMessages.AsNoTracking().Where(m => m.Handler == typeof(THandler).FullName).ToListAsync();
+            if (marks.Where(m => m.ProcessedAt >= since).ToList() is [var mark])
+            {
+                return mark.EventId;
+            }
+
+            clock.Elapsed.ShouldBeLessThan(RunTimeout, "no inbox mark");
+            await Task.Delay(50);
+        }
     }
 
     private sealed class NullLog : MlPlatform.Workflows.Contracts.StepTypes.IStepLogger

@@ -60,13 +60,72 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
             evalBinary.GetProperty(metric).GetDouble().ShouldBeInRange(0, 1);
         }
 
-        Outputs(run, "eval-multi").GetProperty("accuracy").GetDouble().ShouldBe(Outputs(run, "multi").GetProperty("accuracy").GetDouble(), 1e-9);
+        var evalMulti = Outputs(run, "eval-multi");
+        evalMulti.GetProperty("accuracy").GetDouble().ShouldBe(Outputs(run, "multi").GetProperty("accuracy").GetDouble(), 1e-9);
+        evalMulti.GetProperty("logLoss").GetDouble().ShouldBe(Outputs(run, "multi").GetProperty("logLoss").GetDouble(), 1e-3);
+        evalMulti.GetProperty("auc").GetDouble().ShouldBeInRange(0.5, 1.0);
         var regress = Outputs(run, "regress");
         var evalRegress = Outputs(run, "eval-regress");
         evalRegress.GetProperty("rmse").GetDouble().ShouldBe(regress.GetProperty("rmse").GetDouble(), 1e-3);
         evalRegress.GetProperty("mae").GetDouble().ShouldBe(regress.GetProperty("mae").GetDouble(), 1e-3);
         evalRegress.GetProperty("r2").GetDouble().ShouldBe(regress.GetProperty("r2").GetDouble(), 1e-3);
         evalRegress.GetProperty("rows").GetInt32().ShouldBe(240);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_Parquet_data_written_by_DuckDB_When_trained_and_evaluated_Then_the_run_succeeds_like_on_the_same_rows_in_CSV(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("parquet");
+        var csv = await PutAsync(api, $"datasets/{name}/train.csv", Csv());
+        var parquet = await PutParquetAsync(api, $"datasets/{name}/train.parquet", Csv());
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[]
+            {
+                new { id = "pq", type = "model.train", @params = new { data = parquet, label = "segment", task = "multiclass", trainer = "lightgbm", features = Features } },
+                new { id = "text", type = "model.train", @params = new { data = csv, label = "segment", task = "multiclass", trainer = "lightgbm", features = Features } },
+                new { id = "evaluate", type = "model.evaluate", dependsOn = new[] { "pq" }, @params = new { modelKey = "${steps.pq.outputs.modelKey}", data = parquet, label = "segment", task = "multiclass" } },
+            },
+        });
+
+        var run = await WaitFor(api.Maintainer, api.Project, await Start(api.Maintainer, api.Project, name));
+
+        run.GetProperty("state").GetString().ShouldBe("succeeded", run.ToString());
+        var fromParquet = Outputs(run, "pq");
+        fromParquet.GetProperty("rows").GetInt32().ShouldBe(240);
+        fromParquet.GetProperty("accuracy").GetDouble().ShouldBe(Outputs(run, "text").GetProperty("accuracy").GetDouble());
+        (await ReadAsync(api, fromParquet.GetProperty("modelKey").GetString()!)).ShouldBe(await ReadAsync(api, Outputs(run, "text").GetProperty("modelKey").GetString()!));
+        Outputs(run, "evaluate").GetProperty("accuracy").GetDouble().ShouldBe(fromParquet.GetProperty("accuracy").GetDouble(), 1e-9);
+    }
+
+    /// <summary>Converts the CSV with DuckDB (<c>COPY … TO … (FORMAT parquet)</c>) and puts the file in the host's store.</summary>
+    private static async Task<string> PutParquetAsync(WorkflowTestAccounts api, string key, string csv)
+    {
+        var folder = Directory.CreateTempSubdirectory("mlp-parquet-");
+        try
+        {
+            var csvPath = Path.Combine(folder.FullName, "data.csv");
+            var parquetPath = Path.Combine(folder.FullName, "data.parquet");
+            await File.WriteAllTextAsync(csvPath, csv);
+            using (var connection = new DuckDB.NET.Data.DuckDBConnection("DataSource=:memory:"))
+            {
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = $"COPY (SELECT * FROM read_csv('{csvPath}', header=true)) TO '{parquetPath}' (FORMAT parquet)";
+                command.ExecuteNonQuery();
+            }
+
+            await using var content = File.OpenRead(parquetPath);
+            await Store(api).PutAsync(key, content, "application/vnd.apache.parquet");
+            return key;
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 
     [Theory]

@@ -21,6 +21,7 @@ public sealed class DataPipelinesModule : Module<DataPipelinesDbContext>
     protected override void AddModuleServices(IServiceCollection services, ModuleContext context)
     {
         services.AddSingleton(DataPipelinesSettings.Read(context.Configuration));
+        services.AddSingleton<DatasetCache>();
         services.AddScoped<DatasetService>();
         services.AddScoped<QualityService>();
         services.AddScoped<TransformService>();

@@ -57,12 +57,13 @@ public sealed partial class DatasetService(
     DataPipelinesDbContext db,
     IObjectStore store,
     DataPipelinesSettings settings,
+    DatasetCache cache,
     TimeProvider clock,
     ILogger<DatasetService> logger)
 {
     private const int MaxAttempts = 10;
 
-    internal DataSession OpenSession() => DataSession.Open(settings.WorkDirectory);
+    internal DataSession OpenSession() => DataSession.Open(settings.WorkDirectory, settings.Engine);
 
     public DateTimeOffset Now()
     {
@@ -312,12 +313,13 @@ public sealed partial class DatasetService(
     /// <summary>
     /// Makes the version's content available in the session's folder as <paramref name="fileName"/>:
     /// downloaded once into the content-addressed cache, then hard-linked (copied where links fail).
+    /// The cache file is leased until the session ends, so eviction never takes a file in use.
     /// </summary>
     internal async Task<string> LocalCopyAsync(DataSession session, DatasetVersion version, string fileName, CancellationToken cancellationToken)
     {
-        var cacheDir = Path.Combine(settings.WorkDirectory, "cache");
-        Directory.CreateDirectory(cacheDir);
-        var cached = Path.Combine(cacheDir, $"{version.Sha256}.{DataFormats.Extension(version.Format)}");
+        var lease = cache.Acquire(version.Sha256, DataFormats.Extension(version.Format));
+        session.Own(lease);
+        var cached = lease.Path;
         if (!File.Exists(cached))
         {
             var temp = cached + "." + Guid.NewGuid().ToString("N") + ".partial";
@@ -336,6 +338,7 @@ public sealed partial class DatasetService(
                 }
 
                 File.Move(temp, cached, overwrite: true);
+                lease.Filled();
             }
             catch (ObjectNotFoundException)
             {

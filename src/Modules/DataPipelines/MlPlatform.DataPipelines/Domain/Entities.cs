@@ -174,3 +174,33 @@ public sealed class LineageEvent
 
     public string? LastError { get; set; }
 }
+
+/// <summary>
+/// A training job a <c>model.train</c> step started outside the platform (SageMaker), written before
+/// the job is created so a run that is cancelled or fails while the step is suspended can stop it.
+/// </summary>
+public sealed class RemoteTrainingJob
+{
+    public Guid Id { get; set; }
+
+    public Guid ProjectId { get; set; }
+
+    public Guid RunId { get; set; }
+
+    public string StepId { get; set; } = string.Empty;
+
+    public int Attempt { get; set; }
+
+    /// <summary>The backend that owns the job (sagemaker).</summary>
+    public string Backend { get; set; } = string.Empty;
+
+    public string JobName { get; set; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the job was seen over (completed, failed, stopped) or a stop was asked for; null while it may run.</summary>
+    public DateTimeOffset? FinishedAt { get; set; }
+
+    /// <summary>completed, failed, stopped, stop-requested or gone.</summary>
+    public string? Outcome { get; set; }
+}

@@ -16,26 +16,55 @@ public sealed record ColumnSchema(string Name, string Type, string EngineType);
 internal sealed class DataSession : IDisposable
 {
     private readonly DuckDBConnection _connection;
+    private readonly List<IDisposable> _owned = [];
 
-    private DataSession(string workDir, DuckDBConnection connection)
+    private DataSession(string workDir, string spillDir, DuckDBConnection connection)
     {
         WorkDir = workDir;
+        SpillDir = spillDir;
         _connection = connection;
     }
 
     public string WorkDir { get; }
 
-    public static DataSession Open(string? tempRoot = null)
+    /// <summary>Where DuckDB spills past its memory limit (its <c>temp_directory</c>); removed with the session.</summary>
+    public string SpillDir { get; }
+
+    /// <param name="tempRoot">Where the operation's folder goes; the system temp folder by default.</param>
+    /// <param name="engine">Memory limit, spill folder and threads; DuckDB's defaults with a spill folder inside the operation's folder when null.</param>
+    public static DataSession Open(string? tempRoot = null, EngineSettings? engine = null)
     {
         var root = tempRoot ?? Path.GetTempPath();
-        var workDir = Path.Combine(root, "mlp-data-" + Guid.NewGuid().ToString("N")) + Path.DirectorySeparatorChar;
+        var id = Guid.NewGuid().ToString("N");
+        var workDir = Path.Combine(root, "mlp-data-" + id) + Path.DirectorySeparatorChar;
+        var spillDir = engine?.TempDirectory is { } temp
+            ? Path.Combine(temp, "mlp-spill-" + id) + Path.DirectorySeparatorChar
+            : Path.Combine(workDir, "spill") + Path.DirectorySeparatorChar;
         Directory.CreateDirectory(workDir);
+        Directory.CreateDirectory(spillDir);
         var connection = new DuckDBConnection("DataSource=:memory:");
         try
         {
             connection.Open();
-            var session = new DataSession(workDir, connection);
-            session.Execute($"SET allowed_directories=[{Literal(workDir)}]");
+            var session = new DataSession(workDir, spillDir, connection);
+            // Resources first: with lock_configuration nothing can be changed afterwards, by us or by user text.
+            if (engine is not null)
+            {
+                session.Execute($"SET memory_limit={Literal(engine.MemoryLimit)}");
+                if (engine.MaxTempDirectorySize is { } maxTemp)
+                {
+                    session.Execute($"SET max_temp_directory_size={Literal(maxTemp)}");
+                }
+
+                if (engine.Threads > 0)
+                {
+                    session.Execute($"SET threads={engine.Threads.ToString(CultureInfo.InvariantCulture)}");
+                }
+            }
+
+            session.Execute($"SET temp_directory={Literal(spillDir)}");
+            var allowed = spillDir.StartsWith(workDir, StringComparison.Ordinal) ? Literal(workDir) : $"{Literal(workDir)}, {Literal(spillDir)}";
+            session.Execute($"SET allowed_directories=[{allowed}]");
             session.Execute("SET enable_external_access=false");
             session.Execute("SET lock_configuration=true");
             return session;
@@ -44,9 +73,13 @@ internal sealed class DataSession : IDisposable
         {
             connection.Dispose();
             TryDeleteFolder(workDir);
+            TryDeleteFolder(spillDir);
             throw;
         }
     }
+
+    /// <summary>Disposed with the session, after DuckDB is closed (a cache lease, for instance).</summary>
+    public void Own(IDisposable resource) => _owned.Add(resource);
 
     /// <summary>A path inside the working folder for a file of this operation.</summary>
     public string PathFor(string fileName) => Path.Combine(WorkDir, fileName);
@@ -150,6 +183,17 @@ internal sealed class DataSession : IDisposable
     {
         _connection.Dispose();
         TryDeleteFolder(WorkDir);
+        if (Directory.Exists(SpillDir))
+        {
+            TryDeleteFolder(SpillDir);
+        }
+
+        foreach (var resource in _owned)
+        {
+            resource.Dispose();
+        }
+
+        _owned.Clear();
     }
 
     private static void TryDeleteFolder(string folder)

@@ -21,4 +21,6 @@ public sealed class DataPipelinesDbContext(DbContextOptions<DataPipelinesDbConte
     public DbSet<QualityReport> QualityReports => Set<QualityReport>();
 
     public DbSet<LineageEvent> LineageEvents => Set<LineageEvent>();
+
+    public DbSet<RemoteTrainingJob> RemoteTrainingJobs => Set<RemoteTrainingJob>();
 }

@@ -95,3 +95,20 @@ internal sealed class LineageEventConfiguration : IEntityTypeConfiguration<Linea
         builder.HasIndex(e => e.WorkflowRunId);
     }
 }
+
+internal sealed class RemoteTrainingJobConfiguration : IEntityTypeConfiguration<RemoteTrainingJob>
+{
+    public void Configure(EntityTypeBuilder<RemoteTrainingJob> builder)
+    {
+        builder.ToTable("remote_training_jobs");
+        builder.HasKey(j => j.Id);
+        builder.Property(j => j.Id).ValueGeneratedNever();
+        builder.Property(j => j.StepId).HasMaxLength(200);
+        builder.Property(j => j.Backend).HasMaxLength(32);
+        builder.Property(j => j.JobName).HasMaxLength(63);
+        builder.Property(j => j.Outcome).HasMaxLength(16);
+        // An attempt that follows an earlier attempt's job records nothing new.
+        builder.HasIndex(j => new { j.Backend, j.JobName }).IsUnique();
+        builder.HasIndex(j => j.RunId);
+    }
+}

@@ -29,7 +29,7 @@ public sealed class EvaluateStep(IServiceScopeFactory scopes, TrainingSettings s
         new("model", ParameterType.String, Description: "A registered model of the project (with version)."),
         new("version", ParameterType.Any, Description: "The version number or an alias (with model)."),
         new("modelKey", ParameterType.String, Description: "Object key of an ONNX model (instead of model and version)."),
-        new("data", ParameterType.String, Required: true, Description: "Object key of the evaluation data: CSV with a header row, or JSON lines."),
+        new("data", ParameterType.String, Required: true, Description: "Object key of the evaluation data: CSV with a header row, JSON lines or Parquet."),
         new("label", ParameterType.String, Required: true, Description: "The column holding the true values."),
         new("task", ParameterType.String, Required: true, Description: "binary, multiclass or regression."),
     ];
@@ -165,12 +165,23 @@ public sealed class EvaluateStep(IServiceScopeFactory scopes, TrainingSettings s
             TrainingTask.Binary => EvaluationMetrics.Binary(
                 values.Select((v, i) => LocalTrainingBackend.ParseBinary(v) ?? throw new StepFailedException($"Row {i + 1}: the binary label '{label}' is '{v}'; use true/false, 1/0 or yes/no.", retryable: false)).ToArray(),
                 scores.Probability!),
-            TrainingTask.Multiclass => EvaluationMetrics.Multiclass(values!, scores.PredictedLabel!),
+            TrainingTask.Multiclass => Multiclass(values!, scores),
             _ => EvaluationMetrics.Regression(
                 values.Select((v, i) => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new StepFailedException($"Row {i + 1}: the label '{label}' is '{v}', not a number.", retryable: false)).ToArray(),
                 scores.Score!),
         };
         return metrics.Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Key, m => m.Value);
+    }
+
+    private static Dictionary<string, double> Multiclass(string[] actual, Scores scores)
+    {
+        var metrics = EvaluationMetrics.Multiclass(actual, scores.PredictedLabel!);
+        if (scores.ClassScores is { } vectors && EvaluationMetrics.ClassOrder(scores.PredictedLabel!, vectors, actual) is { } classes)
+        {
+            EvaluationMetrics.AddProbabilistic(metrics, actual, vectors, classes);
+        }
+
+        return metrics;
     }
 
     /// <summary>"3", 3 or "champion"; null for anything else.</summary>

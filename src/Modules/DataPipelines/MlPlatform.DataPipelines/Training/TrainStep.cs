@@ -23,7 +23,7 @@ public sealed class TrainStep(IEnumerable<ITrainingBackend> backends) : StepType
 
     public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
     [
-        new("data", ParameterType.String, Required: true, Description: "Object key of the training data: CSV with a header row, or JSON lines (.jsonl)."),
+        new("data", ParameterType.String, Required: true, Description: "Object key of the training data: CSV with a header row, JSON lines (.jsonl) or Parquet (.parquet)."),
         new("label", ParameterType.String, Required: true, Description: "The column to predict."),
         new("task", ParameterType.String, Required: true, Description: "binary, multiclass or regression."),
         new("trainer", ParameterType.String, Default: TrainerCatalog.Sdca, Description: "Local: sdca, fasttree or lightgbm. SageMaker: a name recorded in the outputs."),

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using MlPlatform.DataPipelines.Engine;
 using MlPlatform.SharedKernel.Storage;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
@@ -39,7 +40,7 @@ internal sealed class TabularData
     public static float ParseFloat(string? text) =>
         text is null ? float.NaN : float.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
 
-    /// <summary>Reads CSV (header row, RFC 4180) or JSON lines, chosen by the key's extension.</summary>
+    /// <summary>Reads CSV (header row, RFC 4180), JSON lines or Parquet, chosen by the key's extension.</summary>
     public static async Task<TabularData> ReadAsync(IObjectStore store, string key, long maxBytes, CancellationToken cancellationToken)
     {
         ObjectInfo? info;
@@ -67,6 +68,12 @@ internal sealed class TabularData
             throw new StepFailedException($"The data object '{key}' is empty.", retryable: false);
         }
 
+        var lower = key.ToLowerInvariant();
+        if (lower.EndsWith(".parquet", StringComparison.Ordinal))
+        {
+            return await ReadParquetAsync(store, key, cancellationToken);
+        }
+
         await using var stream = await store.OpenReadAsync(key, cancellationToken);
         using var reader = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
         string text;
@@ -79,11 +86,101 @@ internal sealed class TabularData
             throw new StepFailedException($"The data object '{key}' is not valid UTF-8 text.", retryable: false);
         }
 
-        var lower = key.ToLowerInvariant();
         return lower.EndsWith(".jsonl", StringComparison.Ordinal) || lower.EndsWith(".ndjson", StringComparison.Ordinal) || lower.EndsWith(".json", StringComparison.Ordinal)
             ? ParseJsonLines(key, text)
             : ParseCsv(key, text);
     }
+
+    /// <summary>
+    /// Parquet is binary and columnar, so DuckDB reads it (in a session confined to its own folder);
+    /// its typed values become the same invariant text the CSV reader yields, so kinds are inferred alike.
+    /// </summary>
+    private static async Task<TabularData> ReadParquetAsync(IObjectStore store, string key, CancellationToken cancellationToken)
+    {
+        using var session = DataSession.Open();
+        var path = session.PathFor("data.parquet");
+        await using (var source = await store.OpenReadAsync(key, cancellationToken))
+        await using (var target = File.Create(path))
+        {
+            await source.CopyToAsync(target, cancellationToken);
+        }
+
+        if (!HasParquetMagic(path))
+        {
+            throw new StepFailedException($"'{key}' is not a Parquet file (no PAR1 magic at its start and end).", retryable: false);
+        }
+
+        return ParseParquet(session, path, key, cancellationToken);
+    }
+
+    internal static TabularData ParseParquet(DataSession session, string path, string name, CancellationToken cancellationToken)
+    {
+        List<ColumnSchema> columns;
+        List<object?[]> values;
+        try
+        {
+            var relation = DataSession.ReadFunction(path, DataFormats.Parquet);
+            columns = session.Describe($"SELECT * FROM {relation}");
+            var nested = columns.FirstOrDefault(c => !IsScalar(c.EngineType));
+            if (nested is not null)
+            {
+                throw new StepFailedException($"'{name}': the column '{nested.Name}' is of type {nested.EngineType}; training takes numbers, booleans, text, dates and timestamps.", retryable: false);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            values = session.Query($"SELECT * FROM {relation}");
+        }
+        catch (DuckDB.NET.Data.DuckDBException ex)
+        {
+            throw new StepFailedException($"'{name}' could not be read as Parquet: {DataSession.Message(ex)}", retryable: false);
+        }
+
+        if (values.Count == 0)
+        {
+            throw new StepFailedException($"'{name}' has no rows.", retryable: false);
+        }
+
+        var header = columns.Select(c => c.Name).ToArray();
+        CheckHeader(name, header);
+        var rows = values.Select(r => r.Select(Text).ToArray()).ToList();
+        return new TabularData(header, rows);
+    }
+
+    /// <summary>Lists, structs, maps and blobs have no cell text a model could use.</summary>
+    private static bool IsScalar(string engineType) =>
+        !(engineType.EndsWith(']') || engineType is "BLOB" || engineType.StartsWith("STRUCT", StringComparison.Ordinal)
+            || engineType.StartsWith("MAP", StringComparison.Ordinal) || engineType.StartsWith("UNION", StringComparison.Ordinal));
+
+    private static bool HasParquetMagic(string path)
+    {
+        using var file = File.OpenRead(path);
+        if (file.Length < 12)
+        {
+            return false;
+        }
+
+        Span<byte> head = stackalloc byte[4];
+        Span<byte> tail = stackalloc byte[4];
+        file.ReadExactly(head);
+        file.Seek(-4, SeekOrigin.End);
+        file.ReadExactly(tail);
+        return head.SequenceEqual("PAR1"u8) && tail.SequenceEqual("PAR1"u8);
+    }
+
+    /// <summary>A typed cell as the text a CSV would hold: invariant numbers, true/false, ISO dates; null stays null.</summary>
+    private static string? Text(object? value) => value switch
+    {
+        null or DBNull => null,
+        string s => s.Length == 0 ? null : s,
+        bool b => b ? "true" : "false",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        DateTime t => t.ToString("O", CultureInfo.InvariantCulture),
+        DateTimeOffset t => t.ToString("O", CultureInfo.InvariantCulture),
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture),
+    };
 
     internal static TabularData ParseCsv(string name, string text)
     {

@@ -112,6 +112,117 @@ internal static class EvaluationMetrics
         };
     }
 
+    /// <summary>
+    /// Which class each column of a multiclass score vector stands for, read from the model itself:
+    /// on every row whose highest score is unique, that column is the class the model predicted.
+    /// One class never predicted may take the one column left; null when the columns stay ambiguous.
+    /// </summary>
+    public static string[]? ClassOrder(string[] predicted, float[][] scores, IEnumerable<string> actual)
+    {
+        var width = scores.Length > 0 ? scores[0].Length : 0;
+        if (width < 2 || scores.Any(r => r.Length != width))
+        {
+            return null;
+        }
+
+        var classes = new string?[width];
+        for (var i = 0; i < scores.Length; i++)
+        {
+            var best = ArgMax(scores[i]);
+            if (best < 0)
+            {
+                continue;
+            }
+
+            if (classes[best] is null && !classes.Contains(predicted[i], StringComparer.Ordinal))
+            {
+                classes[best] = predicted[i];
+            }
+            else if (classes[best] != predicted[i])
+            {
+                return null; // The label output is not the argmax of this vector: no order can be trusted.
+            }
+        }
+
+        var open = Enumerable.Range(0, width).Where(i => classes[i] is null).ToList();
+        var unseen = actual.Distinct(StringComparer.Ordinal).Where(c => !classes.Contains(c, StringComparer.Ordinal)).ToList();
+        if (open.Count == 1 && unseen.Count == 1)
+        {
+            classes[open[0]] = unseen[0];
+        }
+
+        return classes.All(c => c is not null) ? classes.Select(c => c!).ToArray() : null;
+    }
+
+    /// <summary>The column of the highest value; -1 when it is shared or a value is not finite.</summary>
+    private static int ArgMax(float[] row)
+    {
+        var best = -1;
+        var tie = false;
+        for (var j = 0; j < row.Length; j++)
+        {
+            if (!float.IsFinite(row[j]))
+            {
+                return -1;
+            }
+
+            if (best < 0 || row[j] > row[best])
+            {
+                best = j;
+                tie = false;
+            }
+            else if (row[j] == row[best])
+            {
+                tie = true;
+            }
+        }
+
+        return tie ? -1 : best;
+    }
+
+    /// <summary>
+    /// Macro one-vs-rest ROC AUC (each class whose column is known and that has positives and
+    /// negatives in the data, scored by its own column, averaged unweighted) and multiclass log loss:
+    /// the mean of −ln p(true class), p taken from the row normalized to sum 1 and clipped to
+    /// [1e-15, 1 − 1e-15] (a class the model does not know counts as 1e-15). Log loss is left out when
+    /// a score is negative, since such a vector is no probability distribution.
+    /// </summary>
+    public static void AddProbabilistic(Dictionary<string, double> metrics, string[] actual, float[][] scores, string[] classes)
+    {
+        double aucSum = 0;
+        var aucCount = 0;
+        for (var j = 0; j < classes.Length; j++)
+        {
+            var column = scores.Select(r => r[j]).ToArray();
+            if (Auc(actual.Select(a => a == classes[j]).ToArray(), column) is { } auc)
+            {
+                aucSum += auc;
+                aucCount++;
+            }
+        }
+
+        if (aucCount > 0)
+        {
+            metrics["auc"] = aucSum / aucCount;
+        }
+
+        if (scores.Any(r => r.Any(v => v < 0 || !float.IsFinite(v))))
+        {
+            return;
+        }
+
+        double logLoss = 0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var sum = scores[i].Sum(v => (double)v);
+            var j = Array.IndexOf(classes, actual[i]);
+            var p = j < 0 || sum <= 0 ? 0 : scores[i][j] / sum;
+            logLoss -= Math.Log(Math.Clamp(p, Epsilon, 1 - Epsilon));
+        }
+
+        metrics["logLoss"] = logLoss / actual.Length;
+    }
+
     public static Dictionary<string, double> Regression(double[] actual, float[] predicted)
     {
         var mean = actual.Average();

@@ -7,8 +7,8 @@ using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.DataPipelines.Training.Evaluation;
 
-/// <summary>What a model said for each row: the positive-class probability, the score, or the label.</summary>
-internal sealed record Scores(float[]? Probability, float[]? Score, string[]? PredictedLabel);
+/// <summary>What a model said for each row: the positive-class probability, the score, or the label (and, multiclass, the score vector when the model has one).</summary>
+internal sealed record Scores(float[]? Probability, float[]? Score, string[]? PredictedLabel, float[][]? ClassScores = null);
 
 /// <summary>
 /// Scores a table with an ONNX model through ONNX Runtime, as serving does. Two input styles are
@@ -43,6 +43,11 @@ internal static class OnnxScorer
             var probability = task == TrainingTask.Binary ? new List<float>() : null;
             var score = task == TrainingTask.Regression ? new List<float>() : null;
             var predicted = task == TrainingTask.Multiclass ? new List<string>() : null;
+            // The per-class vector: ML.NET's Score, or a probabilities tensor of other exporters.
+            var vectorName = task == TrainingTask.Multiclass && labelName is not null
+                ? scoreName ?? Find(outputs, "probabilities") ?? Find(outputs, "output_probability")
+                : null;
+            var vectors = vectorName is not null ? new List<float[]>() : null;
 
             for (var start = 0; start < data.Rows.Count; start += BatchSize)
             {
@@ -60,11 +65,20 @@ internal static class OnnxScorer
                         break;
                     default:
                         predicted!.AddRange(Labels(byName[labelName ?? fallback], count));
+                        if (vectors is not null && Rows(byName[vectorName!], count) is { } rows)
+                        {
+                            vectors.AddRange(rows);
+                        }
+                        else
+                        {
+                            vectors = null;
+                        }
+
                         break;
                 }
             }
 
-            return new Scores(probability?.ToArray(), score?.ToArray(), predicted?.ToArray());
+            return new Scores(probability?.ToArray(), score?.ToArray(), predicted?.ToArray(), vectors?.ToArray());
         }
     }
 
@@ -160,6 +174,19 @@ internal static class OnnxScorer
         }
 
         throw new StepFailedException($"The model's output '{output.Name}' is not a float tensor.", retryable: false);
+    }
+
+    /// <summary>Each row of an [N, k] float output; null when the output is no such tensor (a map sequence, for instance).</summary>
+    private static List<float[]>? Rows(DisposableNamedOnnxValue output, int count)
+    {
+        if (output.Value is not Tensor<float> floats || floats.Length % count != 0 || floats.Length / count < 2)
+        {
+            return null;
+        }
+
+        var width = (int)(floats.Length / count);
+        var buffer = floats.ToArray();
+        return Enumerable.Range(0, count).Select(i => buffer.AsSpan(i * width, width).ToArray()).ToList();
     }
 
     private static IEnumerable<string> Labels(DisposableNamedOnnxValue output, int count) => output.Value switch

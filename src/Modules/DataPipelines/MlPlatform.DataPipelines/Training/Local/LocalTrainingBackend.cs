@@ -57,6 +57,16 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
     /// <summary>The name of the label's input in exported models.</summary>
     public const string LabelInput = "Label";
 
+    /// <summary>
+    /// ML.NET's cancel flag (checked by its trainers between iterations) is set by
+    /// <c>MLContext.CancelExecution()</c>, which ML.NET 5 keeps internal (for its AutoML): no public
+    /// member reaches it, so it is looked up once here. Null if a later version drops it; training
+    /// then runs to its end and the cancel is seen after it (a unit test fails in that case, so an
+    /// upgrade notices).
+    /// </summary>
+    internal static readonly System.Reflection.MethodInfo? CancelExecution = typeof(MLContext).GetMethod(
+        "CancelExecution", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public, Type.EmptyTypes);
+
     internal static Trained Train(TabularData data, string label, TrainingTask task, string trainer, IReadOnlyList<string>? features, JsonObject hyperparameters, int seed, string dataName, CancellationToken cancellationToken)
     {
         var labelIndex = data.IndexOf(label);
@@ -135,7 +145,14 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            var model = pipeline.Fit(view);
+            // A step timeout or a run cancel interrupts the trainer itself: ML.NET checks its
+            // environment's cancel flag between iterations and throws OperationCanceledException.
+            ITransformer model;
+            using (CancelExecution is { } cancel ? cancellationToken.Register(state => cancel.Invoke(state, null), ml) : default(CancellationTokenRegistration))
+            {
+                model = pipeline.Fit(view);
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
             var scored = model.Transform(view);
             var metrics = Evaluate(ml, task, scored, labelColumn);
@@ -143,7 +160,11 @@ internal sealed class LocalTrainingBackend(TrainingSettings settings) : ITrainin
             ml.Model.ConvertToOnnx(model, view, onnx);
             return new Trained(ml, model, view, onnx.ToArray(), metrics, featureColumns);
         }
-        catch (InvalidOperationException ex)
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex.CancellationToken != cancellationToken)
+        {
+            throw new OperationCanceledException("Training was cancelled while the trainer ran.", ex, cancellationToken);
+        }
+        catch (InvalidOperationException ex) when (!cancellationToken.IsCancellationRequested)
         {
             // ML.NET reports unusable data (a single class, no rows left) this way.
             throw new StepFailedException($"Training failed: {ex.Message}", retryable: false, ex);

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Amazon.Runtime;
 using Amazon.S3;
 using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.DataPipelines.Training.RemoteJobs;
 using MlPlatform.SharedKernel.Storage;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
@@ -13,11 +14,13 @@ namespace MlPlatform.DataPipelines.Training.SageMaker;
 /// <summary>
 /// Trains on SageMaker: CreateTrainingJob once, then DescribeTrainingJob on every resume of the
 /// suspended step (the job's name lives in the step's state, so no thread waits and a host restart
-/// loses nothing), StopTrainingJob when the step is cancelled or runs past <c>maxWait</c>. On
+/// loses nothing), StopTrainingJob when the step is cancelled or runs past <c>maxWait</c>. Each job
+/// is recorded in <see cref="RemoteJobLedger"/> before it is created, so a run that is cancelled or
+/// fails while the step is suspended has its job stopped by <see cref="RemoteJobStopper"/>. On
 /// completion the model artifact (<c>ModelArtifacts.S3ModelArtifacts</c>) is fetched from S3; the
 /// ONNX file inside SageMaker's model.tar.gz becomes the step's model.onnx.
 /// </summary>
-internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, TrainingSettings settings, IServiceProvider services) : ITrainingBackend
+internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, TrainingSettings settings, IServiceProvider services, RemoteJobLedger ledger) : ITrainingBackend
 {
     public const string BackendName = "sagemaker";
 
@@ -103,7 +106,17 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         var now = job.Clock.GetUtcNow();
         if (job.State is not JsonObject state)
         {
-            state = await StartAsync(job, options, now, cancellationToken);
+            try
+            {
+                state = await StartAsync(job, options, now, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Cancelled while creating: the job may exist now; its name is this attempt's own.
+                await StopAsync(job, JobName(job));
+                throw;
+            }
+
             return new TrainingProgress.Pending(now + poll, state);
         }
 
@@ -116,10 +129,13 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
             switch (status)
             {
                 case "Completed":
+                    await ledger.FinishAsync(BackendName, name, RemoteJobLedger.Completed, now, cancellationToken);
                     return await CompleteAsync(job, name, described, cancellationToken);
                 case "Failed":
+                    await ledger.FinishAsync(BackendName, name, RemoteJobLedger.Failed, now, cancellationToken);
                     throw new StepFailedException($"SageMaker training job {name} failed: {described["FailureReason"]?.GetValue<string>() ?? "no reason given"}", retryable: false);
                 case "Stopped":
+                    await ledger.FinishAsync(BackendName, name, RemoteJobLedger.Stopped, now, cancellationToken);
                     throw new StepFailedException($"SageMaker training job {name} was stopped.", retryable: false);
             }
 
@@ -160,6 +176,7 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         var earlier = await ReadMarkerAsync(job.Store, marker, cancellationToken);
         if (earlier is not null && !await IsLiveAsync(earlier, cancellationToken))
         {
+            await ledger.FinishAsync(BackendName, earlier, RemoteJobLedger.NotRunning, now, cancellationToken);
             job.Log.Info($"SageMaker job {earlier} of an earlier attempt is over or was never created; starting a new one.");
             earlier = null;
         }
@@ -168,6 +185,7 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         {
             // An earlier attempt created the job and its host died before the step could suspend: carry on with that job.
             name = earlier;
+            await ledger.RecordAsync(job, BackendName, name, cancellationToken);
             job.Log.Info($"Continuing SageMaker job {name} started by an earlier attempt.");
         }
         else
@@ -179,6 +197,9 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
                 // Written before the job is created, so a host that dies in between leaves the name behind.
                 await job.Store.PutAsync(marker, content, "application/json", cancellationToken);
             }
+
+            // Recorded before the job exists too: a cancel that comes while the step is suspended finds it here.
+            await ledger.RecordAsync(job, BackendName, name, cancellationToken);
 
             try
             {
@@ -237,7 +258,8 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
                         ["S3DataDistributionType"] = "FullyReplicated",
                     },
                 },
-                ["ContentType"] = job.DataKey.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? "text/csv" : "application/jsonlines",
+                ["ContentType"] = job.DataKey.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? "text/csv"
+                    : job.DataKey.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase) ? "application/x-parquet" : "application/jsonlines",
                 ["CompressionType"] = "None",
             }),
             ["OutputDataConfig"] = new JsonObject { ["S3OutputPath"] = outputPath },
@@ -374,8 +396,9 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
             using var timeout = new CancellationTokenSource(settings.SageMaker.RequestTimeout);
             await client.StopTrainingJobAsync(name, timeout.Token);
             job.Log.Warning($"Asked SageMaker to stop training job {name}.");
+            await ledger.FinishAsync(BackendName, name, RemoteJobLedger.StopRequested, job.Clock.GetUtcNow(), timeout.Token);
         }
-        catch (Exception ex) when (ex is SageMakerException or HttpRequestException or OperationCanceledException)
+        catch (Exception ex) when (ex is SageMakerException or HttpRequestException or OperationCanceledException or Microsoft.EntityFrameworkCore.DbUpdateException)
         {
             job.Log.Error($"Could not stop SageMaker training job {name}: {ex.Message}");
         }
