@@ -22,7 +22,7 @@ public static class PersistenceRegistration
         switch (settings.Provider)
         {
             case DatabaseProvider.PostgreSql:
-                options.UseNpgsql(settings.PostgreSqlConnectionString, npgsql => npgsql
+                options.UseNpgsql(WithAutoPrepare(settings.PostgreSqlConnectionString), npgsql => npgsql
                     .MigrationsAssembly(DatabaseSettings.PostgreSqlMigrationsAssembly)
                     .MigrationsHistoryTable(DatabaseSettings.MigrationsHistoryTable, schema));
                 break;
@@ -34,6 +34,27 @@ public static class PersistenceRegistration
         }
 
         return options;
+    }
+
+    /// <summary>
+    /// Prepares the statements a connection runs often (Npgsql's automatic preparation), unless the
+    /// connection string says otherwise: the engine's per-step statements then skip PostgreSQL's
+    /// parse and plan (≈ 10 % of a chained step's time on the W1 benchmark).
+    /// </summary>
+    public static string? WithAutoPrepare(string? connectionString)
+    {
+        if (connectionString is null)
+        {
+            return null;
+        }
+
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (!builder.ContainsKey("Max Auto Prepare"))
+        {
+            builder.MaxAutoPrepare = 64;
+        }
+
+        return builder.ConnectionString;
     }
 
     public static DbContextOptions<TDbContext> CreateOptions<TDbContext>(DatabaseSettings settings, string schema)

@@ -121,13 +121,13 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
     public string NewOwner() => $"{HostId}#{Interlocked.Increment(ref _claims)}";
 
     /// <summary>Starts an attempt committed as running under this host's lease, in a slot taken with <see cref="TryReserve"/>.</summary>
-    public void Start(StepAttempt attempt, WorkflowRun run, RunStep step)
+    public void Start(StepAttempt attempt, WorkflowRun run, RunStep step, IReadOnlyCollection<RunStep> known)
     {
         ArgumentNullException.ThrowIfNull(attempt);
         Interlocked.Increment(ref _executing);
         _owned[attempt.Id] = true;
         var stopping = _stopping;
-        _ = Task.Run(() => RunAsync(new Claimed(attempt, run, step), stopping), CancellationToken.None);
+        _ = Task.Run(() => RunAsync(new Claimed(attempt, run, step, known), stopping), CancellationToken.None);
     }
 
     private CancellationToken _stopping;
@@ -212,7 +212,8 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
         }
     }
 
-    private sealed record Claimed(StepAttempt Attempt, WorkflowRun Run, RunStep Step);
+    /// <summary>An attempt this host claimed, with what its step needs; <see cref="Known"/>: step rows already at hand.</summary>
+    private sealed record Claimed(StepAttempt Attempt, WorkflowRun Run, RunStep Step, IReadOnlyCollection<RunStep>? Known = null);
 
     private async Task<List<Claimed>> ClaimAsync(List<Guid> ids, CancellationToken cancellationToken)
     {
@@ -223,7 +224,7 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
 
     private async Task RunAsync(Claimed claimed, CancellationToken hostToken)
     {
-        var (attempt, run, step) = claimed;
+        var (attempt, run, step, known) = claimed;
         AttemptOutcome outcome;
         using (var token = CancellationTokenSource.CreateLinkedTokenSource(hostToken))
         {
@@ -232,7 +233,7 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                outcome = await AttemptExecutor.RunAsync(scope.ServiceProvider, attempt, run, step, execution, hostToken);
+                outcome = await AttemptExecutor.RunAsync(scope.ServiceProvider, attempt, run, step, execution, known, hostToken);
             }
             catch (Exception ex)
             {

@@ -16,8 +16,10 @@ public static class AttemptExecutor
     /// <summary>
     /// Runs the step of a claimed attempt (the run and step as read at the claim). The attempt is
     /// stopped through <paramref name="execution"/>: its run ended, or its step timed out.
+    /// <paramref name="known"/>: step rows the caller already holds (a finish hands over the steps it
+    /// just recorded), used instead of reading the step's inputs when they are all among them.
     /// </summary>
-    public static async Task<AttemptOutcome> RunAsync(IServiceProvider services, StepAttempt attempt, WorkflowRun run, RunStep step, Execution execution, CancellationToken hostToken)
+    public static async Task<AttemptOutcome> RunAsync(IServiceProvider services, StepAttempt attempt, WorkflowRun run, RunStep step, Execution execution, IReadOnlyCollection<RunStep>? known, CancellationToken hostToken)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(attempt);
@@ -36,8 +38,9 @@ public static class AttemptExecutor
         // Only the steps this one reads are loaded: its direct dependencies and those its templates
         // name (always upstream), not the whole run: a chain's step would otherwise read every step before it.
         var inputs = Inputs(definition, stepDefinition);
-        var steps = inputs.Count == 0
-            ? []
+        var held = known?.Where(s => inputs.Contains(s.StepId)).ToList();
+        var steps = inputs.Count == 0 ? []
+            : held is not null && held.Count == inputs.Count ? held
             : await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id && inputs.Contains(s.StepId)).ToListAsync(hostToken);
         var type = services.GetRequiredService<IStepTypeRegistry>().Find(stepDefinition.Type);
         if (type is null)

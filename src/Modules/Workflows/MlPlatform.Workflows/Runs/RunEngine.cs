@@ -273,6 +273,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         var results = new bool[outcomes.Count];
         var created = new List<StepAttempt>();
         List<(StepAttempt Attempt, RunStep Step)> here = [];
+        List<RunStep> known = [];
         WorkflowRun? runSnapshot = null;
         var admitNext = false;
         var workflowId = Guid.Empty;
@@ -332,6 +333,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             }
 
             here = ClaimHere(run, created, now);
+            // The steps this transaction read or wrote, as committed: a chain's next step finds its
+            // input (the step that just finished) among them and need not read it again.
+            known = here.Count == 0 ? [] : db.ChangeTracker.Entries<RunStep>().Select(e => e.Entity).ToList();
             runSnapshot = run;
             try
             {
@@ -347,7 +351,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
         foreach (var (attempt, step) in here)
         {
-            dispatcher.Start(attempt, runSnapshot!, step);
+            dispatcher.Start(attempt, runSnapshot!, step, known);
         }
 
         await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
