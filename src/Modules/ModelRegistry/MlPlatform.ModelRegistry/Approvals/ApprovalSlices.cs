@@ -88,19 +88,11 @@ public sealed class DecideVersionHandler(ModelRegistryDbContext db, IProjectAuth
                 db.AddIntegrationEvent(new ModelVersionRejected(Guid.CreateVersion7(), now, access.ProjectId, access.ProjectName, model.Id, model.Name, version.Version, caller, command.Comment), clock);
             }
 
-            try
+            // Decided, moved onto or given metrics since the read: judge again (a decision made meanwhile answers 409 above).
+            if (await VersionSave.TrySaveAsync(db, attempt, MaxAttempts, $"Version {version.Version} of '{model.Name}' is being changed by others at this moment; look again.", cancellationToken))
             {
-                await db.SaveChangesAsync(cancellationToken);
                 cache.Invalidate(model.Id);
                 return VersionMapping.ToDto(access.ProjectName, model, version);
-            }
-            catch (DbUpdateConcurrencyException) when (attempt < MaxAttempts)
-            {
-                // Decided, moved onto or given metrics since the read: judge again (a decision made meanwhile answers 409 above).
-            }
-            catch (DbUpdateConcurrencyException)
-            {
-                throw new ConflictException($"Version {version.Version} of '{model.Name}' is being changed by others at this moment; look again.");
             }
         }
     }

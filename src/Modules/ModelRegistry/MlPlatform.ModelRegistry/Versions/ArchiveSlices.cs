@@ -45,19 +45,11 @@ public sealed class ArchiveVersionHandler(
             // finds its alias (409) — never both an archive and an alias on the archived version.
             version.RowVersion++;
             db.AddIntegrationEvent(new VersionLookupChanged(Guid.CreateVersion7(), ModelLookup.Now(clock), model.Id, version.Version), clock);
-            try
+            // Moved onto, decided on or given metrics since it was read: judge again on the new state.
+            if (await VersionSave.TrySaveAsync(db, attempt, MaxAttempts, $"Version {version.Version} of '{model.Name}' is being changed by others at this moment; try again.", cancellationToken))
             {
-                await db.SaveChangesAsync(cancellationToken);
                 cache.Invalidate(model.Id);
                 return VersionMapping.ToDto(access.ProjectName, model, version);
-            }
-            catch (DbUpdateConcurrencyException) when (attempt < MaxAttempts)
-            {
-                // Moved onto, decided on or given metrics since it was read: judge again on the new state.
-            }
-            catch (DbUpdateConcurrencyException)
-            {
-                throw new ConflictException($"Version {version.Version} of '{model.Name}' is being changed by others at this moment; try again.");
             }
         }
     }
