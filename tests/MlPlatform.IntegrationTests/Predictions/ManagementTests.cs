@@ -72,5 +72,11 @@ public sealed class ManagementTests(PredictionHostsFixture hosts) : IClassFixtur
         await Approve(api, model, 1);
         var production = NewName("prod");
         await Json(await Create(api.Maintainer, api.Project, new { name = production, production = true, variants = new object[] { new { model, version = 1 } } }), HttpStatusCode.Created);
+
+        // An archived version is not deployed again, by number, to any endpoint.
+        var retired = await ModelWithVersions(api, 1);
+        (await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/models/{retired}/versions/1/archive", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var refused = await Problem(await Create(api.Maintainer, api.Project, new { name = NewName("old"), variants = new object[] { new { model = retired, version = 1 } } }), HttpStatusCode.Conflict);
+        refused.GetProperty("detail").GetString()!.ShouldContain("archived");
     }
 }

@@ -1,6 +1,9 @@
 namespace MlPlatform.ModelRegistry.Contracts;
 
-/// <summary>A model version as another module needs it to load and serve it.</summary>
+/// <summary>
+/// A model version as another module needs it to load and serve it. <see cref="ArchivedAt"/>: set
+/// when the version was archived (readable, but not to be deployed).
+/// </summary>
 public sealed record ResolvedModelVersion(
     Guid ProjectId,
     Guid ModelId,
@@ -11,7 +14,8 @@ public sealed record ResolvedModelVersion(
     string ArtifactUri,
     string Sha256,
     long SizeBytes,
-    string SignatureJson);
+    string SignatureJson,
+    DateTimeOffset? ArchivedAt = null);
 
 /// <summary>
 /// Finds a model version by number or alias, for the modules that deploy models (Predictions) and

@@ -27,7 +27,7 @@ internal sealed class ModelVersionResolver(ModelRegistryDbContext db) : IModelVe
         }
 
         var found = await query.Select(x => new ResolvedModelVersion(
-                x.m.ProjectId, x.m.Id, x.m.Name, x.v.Version, x.v.Status, x.v.ArtifactKey, x.v.ArtifactUri, x.v.Sha256, x.v.SizeBytes, x.v.Signature))
+                x.m.ProjectId, x.m.Id, x.m.Name, x.v.Version, x.v.Status, x.v.ArtifactKey, x.v.ArtifactUri, x.v.Sha256, x.v.SizeBytes, x.v.Signature, x.v.ArchivedAt))
             .SingleOrDefaultAsync(cancellationToken);
         return found;
     }

@@ -201,6 +201,11 @@ public sealed class EndpointWriter(
     /// <summary>Rejected versions are never served; production endpoints take approved ones only (unless configured otherwise).</summary>
     public void CheckServable(ServingEndpoint endpoint, ResolvedModelVersion resolved, string path)
     {
+        if (resolved.ArchivedAt is not null)
+        {
+            throw new ConflictException($"{path}: version {resolved.Version} of '{resolved.Model}' is archived and cannot be served.");
+        }
+
         if (resolved.Status == "rejected")
         {
             throw new ConflictException($"{path}: version {resolved.Version} of '{resolved.Model}' was rejected and cannot be served.");
