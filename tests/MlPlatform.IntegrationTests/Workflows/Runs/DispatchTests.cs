@@ -69,7 +69,9 @@ public sealed class DispatchTests(RunHostsFixture hosts) : IClassFixture<RunHost
         var name = NewName("orphan");
         await Submit(api.Maintainer, api.Project, new { name, steps = new object[] { new { id = "pause", type = "wait", @params = new { duration = "1h" } } } });
         var id = await Start(api.Maintainer, api.Project, name);
-        await WaitUntil(api.Viewer, api.Project, id, r => Attempts(r, "pause").Count == 1 && Attempts(r, "pause")[0].GetProperty("state").GetString() == "queued", "pause suspended");
+        // Suspended: queued again, an hour from now (before its first run it is queued too, but due now).
+        await WaitUntil(api.Viewer, api.Project, id, r => Attempts(r, "pause").Count == 1 && Attempts(r, "pause")[0].GetProperty("state").GetString() == "queued"
+            && Attempts(r, "pause")[0].GetProperty("scheduledFor").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddMinutes(30), "pause suspended");
 
         // Its Quartz trigger is an hour away; make it due ten seconds ago, as if the host that
         // committed it had died before handing it over.
