@@ -76,11 +76,12 @@ public sealed class ConcurrencyTests(RunHostsFixture hosts) : IClassFixture<RunH
             steps = new object[]
             {
                 new { id = "flaky", type = "test.flaky", @params = new { failures = 1 } },
-                new { id = "work", type = "test.sleep", dependsOn = new[] { "flaky" }, @params = new { ms = 1500 } },
+                new { id = "work", type = "test.sleep", dependsOn = new[] { "flaky" }, @params = new { ms = 3000 } },
             },
         });
 
-        // Both fail at their first step (one at a time); the second is retried and runs.
+        // Both fail at their first step (one at a time); the second is retried and runs (3 s: time
+        // enough for the first retry to find it still active on a loaded machine).
         var first = await Start(api.Maintainer, api.Project, name);
         (await WaitFor(api.Viewer, api.Project, first)).GetProperty("state").GetString().ShouldBe("failed");
         var second = await Start(api.Maintainer, api.Project, name);
