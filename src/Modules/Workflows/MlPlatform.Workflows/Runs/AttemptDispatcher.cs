@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
@@ -66,13 +67,19 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
     /// <summary>How often an idle host looks for attempts waiting elsewhere.</summary>
     private static readonly TimeSpan SharePoll = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a claim may wait for more free slots while attempts are queued (see the dispatch loop).</summary>
+    private static readonly TimeSpan GatherSlots = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>How long outcomes may wait to be recorded while attempts wait to be claimed (see the finish loop).</summary>
+    private static readonly TimeSpan DeferRecording = TimeSpan.FromMilliseconds(500);
+
     private const int ClaimBatch = 256;
     private const int FinishBatch = 2_000;
     private const int SweepBatch = 500;
 
-    // Not single-reader: only the multi-reader channel can count what waits (the share poll asks).
+    // Not single-reader: only multi-reader channels can count what waits (the share poll and the finish loop ask).
     private readonly Channel<Guid> _ready = Channel.CreateUnbounded<Guid>();
-    private readonly Channel<Completion> _finished = Channel.CreateUnbounded<Completion>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Completion> _finished = Channel.CreateUnbounded<Completion>();
     private readonly ConcurrentDictionary<Guid, Execution> _running = new();
     // Attempts this host owns: running, or finished and waiting for their outcome to commit. Their leases are renewed.
     private readonly ConcurrentDictionary<Guid, bool> _owned = new();
@@ -168,6 +175,25 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
             // A slot per attempt claimed: at most MaxConcurrency attempts run at once on this host.
             await _slots.WaitAsync(stoppingToken);
             var slots = 1;
+            // With a backlog, let a few more slots free up before claiming: one claim for many
+            // attempts costs about what a claim for one does, and slots freed one at a time would
+            // otherwise turn a fan-out into thousands of single-attempt claims.
+            var wanted = Math.Min(_ready.Reader.Count, Math.Min(ClaimBatch, options.MaxConcurrency));
+            if (wanted > 1)
+            {
+                var gathering = Stopwatch.GetTimestamp();
+                while (slots < wanted)
+                {
+                    var left = GatherSlots - Stopwatch.GetElapsedTime(gathering);
+                    if (left <= TimeSpan.Zero || !await _slots.WaitAsync(left, stoppingToken))
+                    {
+                        break;
+                    }
+
+                    slots++;
+                }
+            }
+
             batch.Clear();
             while (batch.Count < ClaimBatch && _ready.Reader.TryRead(out var id))
             {
@@ -277,6 +303,16 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
         var batch = new List<Completion>(FinishBatch);
         while (await _finished.Reader.WaitToReadAsync(CancellationToken.None))
         {
+            // Starting what is ready comes before recording what finished: while attempts wait to
+            // be claimed (a wide fan-out), outcomes wait a little and are then recorded in fewer,
+            // larger transactions. A lone chain has nothing queued and is recorded at once.
+            var deferring = Stopwatch.GetTimestamp();
+            while (_ready.Reader.Count > 0 && _finished.Reader.Count < FinishBatch && Stopwatch.GetElapsedTime(deferring) < DeferRecording
+                   && !_stopping.IsCancellationRequested)
+            {
+                await Task.Delay(10, CancellationToken.None);
+            }
+
             batch.Clear();
             while (batch.Count < FinishBatch && _finished.Reader.TryRead(out var completion))
             {

@@ -42,7 +42,24 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     public async Task<WorkflowRun> StartAsync(WorkflowRun run, WorkflowDefinition definition, CancellationToken cancellationToken)
     {
         var created = Prepare(run, definition);
-        await db.SaveChangesAsync(cancellationToken);
+        // Root steps this host has slots for start right after the commit, without a claim round
+        // trip; only when the commit is this save's own (not a caller's transaction still open).
+        var here = db.Database.CurrentTransaction is null ? ClaimHere(run, created, clock.GetUtcNow()) : [];
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch
+        {
+            dispatcher.Release(here.Count);
+            throw;
+        }
+
+        foreach (var (attempt, step) in here)
+        {
+            dispatcher.Start(attempt, run, step, []);
+        }
+
         await AfterCommitAsync(run, created, cancellationToken);
         return run;
     }
@@ -71,24 +88,40 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         db.Runs.Add(run);
-        db.RunSteps.AddRange(steps);
         db.AddIntegrationEvent(new RunStarted(Guid.CreateVersion7(), now, run.ProjectId, run.Id, run.WorkflowName, run.Version), clock);
         var created = new List<StepAttempt>();
         if (definition.MaxActiveRuns is not null)
         {
             // Admitted after the commit under the workflow's lock, which counts the active runs.
             run.State = RunStates.Waiting;
-            return created;
+        }
+        else
+        {
+            _untracked = true;
+            try
+            {
+                Advance(run, steps, definition, now, created);
+            }
+            finally
+            {
+                _untracked = false;
+            }
         }
 
-        Advance(run, steps, definition, now, created);
+        // A wide run has thousands of steps: written in bulk after the run's row, not tracked one by one.
+        db.AddBulk(steps);
+        db.AddBulk(created);
         return created;
     }
+
+    /// <summary>While set, new attempts are left untracked for the caller to write in bulk.</summary>
+    private bool _untracked;
 
     public async Task AfterCommitAsync(WorkflowRun run, IReadOnlyCollection<StepAttempt> created, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
-        await ScheduleAsync(created, cancellationToken);
+        ArgumentNullException.ThrowIfNull(created);
+        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
         await ScheduleDeadlineAsync(run, cancellationToken);
         if (run.State == RunStates.Waiting)
         {
@@ -1008,7 +1041,11 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             ScheduledFor = at,
             Pool = pool,
         };
-        db.StepAttempts.Add(attempt);
+        if (!_untracked)
+        {
+            db.StepAttempts.Add(attempt);
+        }
+
         _stepsOfNew[attempt.Id] = step;
         return attempt;
     }
