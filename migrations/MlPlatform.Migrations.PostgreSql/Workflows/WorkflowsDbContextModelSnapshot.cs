@@ -481,18 +481,20 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasKey("Id")
                         .HasName("pk_step_attempts");
 
+                    b.HasIndex("LeaseExpiresAt")
+                        .HasDatabaseName("ix_step_attempts_running_lease")
+                        .HasFilter("state = 'running'");
+
                     b.HasIndex("RunId")
                         .HasDatabaseName("ix_step_attempts_run_id");
+
+                    b.HasIndex("ScheduledFor")
+                        .HasDatabaseName("ix_step_attempts_queued_due")
+                        .HasFilter("state = 'queued'");
 
                     b.HasIndex("RunStepId", "Number")
                         .IsUnique()
                         .HasDatabaseName("ix_step_attempts_run_step_id_number");
-
-                    b.HasIndex("State", "LeaseExpiresAt")
-                        .HasDatabaseName("ix_step_attempts_state_lease_expires_at");
-
-                    b.HasIndex("State", "ScheduledFor")
-                        .HasDatabaseName("ix_step_attempts_state_scheduled_for");
 
                     b.ToTable("step_attempts", "workflow_engine");
                 });

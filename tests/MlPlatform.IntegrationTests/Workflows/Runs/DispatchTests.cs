@@ -1,4 +1,6 @@
+using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
@@ -58,7 +60,55 @@ public sealed class DispatchTests(RunHostsFixture hosts) : IClassFixture<RunHost
         State(run, "after").ShouldBe("pending");
         run = await WaitUntil(api.Viewer, api.Project, id, r => Step(r, "gate").TryGetProperty("approval", out var a) && a.ValueKind == JsonValueKind.Object
             && a.GetProperty("state").GetString() == "waiting", "gate waiting again");
+
+        // The lost attempt's request was closed: one request waits, attempt 2's.
+        var approvals = (await api.Viewer.GetFromJsonAsync<JsonElement>($"/api/v1/projects/{api.Project}/approvals?limit=200"))
+            .GetProperty("items").EnumerateArray().Where(a => a.GetProperty("runId").GetGuid() == id).ToList();
+        approvals.Count.ShouldBe(2);
+        approvals.Select(a => a.GetProperty("state").GetString()).Order().ShouldBe(["cancelled", "waiting"]);
         (await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{id}/cancel", null)).IsSuccessStatusCode.ShouldBeTrue();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_an_approved_step_whose_host_died_while_resuming_it_When_the_sweep_runs_Then_attempt_2_keeps_the_decision_and_the_run_succeeds(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("decided");
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[]
+            {
+                new { id = "gate", type = "approval", @params = new { message = "Go?" } },
+                new { id = "after", type = "noop", dependsOn = new[] { "gate" } },
+            },
+        });
+        var id = await Start(api.Maintainer, api.Project, name);
+        await WaitUntil(api.Viewer, api.Project, id, r => Step(r, "gate").TryGetProperty("approval", out var a) && a.ValueKind == JsonValueKind.Object, "gate waiting");
+
+        // As if the decision had been delivered and the host resuming the step died a minute ago.
+        using (var scope = api.Factory.Services.CreateScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<WorkflowsDbContext>();
+            var attempt = await db.StepAttempts.SingleAsync(a => a.RunId == id && a.Number == 1);
+            var approval = await db.Approvals.SingleAsync(a => a.AttemptId == attempt.Id);
+            approval.State = ApprovalStates.Approved;
+            approval.DecidedAt = DateTimeOffset.UtcNow;
+            approval.DecidedByName = "carol";
+            attempt.Signal = new JsonObject { ["decision"] = "approved", ["by"] = "carol", ["comment"] = "ship it" }.ToJsonString();
+            attempt.LeaseOwner = "dead-host:1:0#1";
+            attempt.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(-1);
+            await db.SaveChangesAsync();
+        }
+
+        var run = await WaitUntil(api.Viewer, api.Project, id, r => r.GetProperty("state").GetString() is "succeeded" or "failed" or "cancelled", "the run to finish");
+        run.GetProperty("state").GetString().ShouldBe("succeeded");
+        var attempts = Attempts(run, "gate");
+        attempts.Count.ShouldBe(2);
+        attempts[0].GetProperty("error").GetString()!.ShouldContain("host");
+        Step(run, "gate").GetProperty("outputs").GetProperty("approvedBy").GetString().ShouldBe("carol");
+        State(run, "after").ShouldBe("succeeded");
     }
 
     [Theory]

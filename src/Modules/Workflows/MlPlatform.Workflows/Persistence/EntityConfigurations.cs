@@ -87,8 +87,10 @@ internal sealed class StepAttemptConfiguration : IEntityTypeConfiguration<Runs.S
         builder.HasIndex(a => new { a.RunStepId, a.Number }).IsUnique();
         builder.HasIndex(a => a.RunId);
         // The sweeps: expired leases of running attempts, and queued attempts nobody dispatched.
-        builder.HasIndex(a => new { a.State, a.LeaseExpiresAt });
-        builder.HasIndex(a => new { a.State, a.ScheduledFor });
+        // Partial, so the finished attempts (nearly all rows) are in neither index and an attempt's
+        // last update (running → finished) maintains neither.
+        builder.HasIndex(a => a.LeaseExpiresAt).HasDatabaseName("ix_step_attempts_running_lease").HasFilter("state = 'running'");
+        builder.HasIndex(a => a.ScheduledFor).HasDatabaseName("ix_step_attempts_queued_due").HasFilter("state = 'queued'");
         builder.HasOne<Runs.RunStep>().WithMany().HasForeignKey(a => a.RunStepId).OnDelete(DeleteBehavior.Cascade);
     }
 }

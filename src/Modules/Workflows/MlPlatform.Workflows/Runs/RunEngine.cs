@@ -329,6 +329,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             var requested = outcomes.Any(o => o.Outcome is AttemptOutcome.Suspended { ResumeAt: null })
                 ? (await db.Approvals.AsNoTracking().Where(a => attemptIds.Contains(a.AttemptId)).Select(a => a.AttemptId).ToListAsync(cancellationToken)).ToHashSet()
                 : [];
+            // Approval attempts that ended without a decision (their host died while they waited):
+            // their requests are closed, so no one decides on an attempt that is gone.
+            var ended = new List<Guid>();
             for (var i = 0; i < outcomes.Count; i++)
             {
                 var (attemptId, outcome) = outcomes[i];
@@ -346,10 +349,21 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 }
 
                 var step = stepRows[attempt.RunStepId];
+                if (step.Type == ApprovalStep.TypeName && outcome is not AttemptOutcome.Suspended)
+                {
+                    ended.Add(attempt.Id);
+                }
+
                 Record(run, step, attempt, outcome, definition, now, created, requested);
                 requested.Add(attempt.Id);
                 results[i] = true;
                 finished.Add(step);
+            }
+
+            if (ended.Count > 0)
+            {
+                await db.Approvals.Where(a => ended.Contains(a.AttemptId) && a.State == ApprovalStates.Waiting)
+                    .ExecuteUpdateAsync(u => u.SetProperty(a => a.State, ApprovalStates.Cancelled).SetProperty(a => a.DecidedAt, now), cancellationToken);
             }
 
             // Approvals requested above are seen by the next check of the same batch.
@@ -441,6 +455,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 {
                     var delay = retries is null || failed.HostLost ? TimeSpan.Zero : Backoff.Delay(retries, attempt.Number);
                     var next = NewAttempt(step, attempt.Number + 1, now + delay, stepDefinition.Pool);
+                    if (failed.HostLost)
+                    {
+                        // The step goes on from where it was: a wait keeps its end, an approval its decision.
+                        next.SuspendState = attempt.SuspendState;
+                        next.Signal = attempt.Signal;
+                    }
+
                     step.State = StepStates.Ready;
                     step.Error = attempt.Error;
                     created.Add(next);
