@@ -278,7 +278,7 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
         try
         {
             // The outcome is recorded even when the host is stopping: it has already happened.
-            var completion = new Completion(run.Id, attempt.Id, outcome);
+            var completion = new Completion(run.Id, attempt.Id, step.StepId, outcome);
             _finished.Writer.TryWrite(completion);
             await completion.Recorded.Task;
         }
@@ -288,7 +288,7 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
         }
     }
 
-    private sealed record Completion(Guid RunId, Guid AttemptId, AttemptOutcome Outcome)
+    private sealed record Completion(Guid RunId, Guid AttemptId, string StepId, AttemptOutcome Outcome)
     {
         public TaskCompletionSource Recorded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -334,7 +334,8 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var engine = scope.ServiceProvider.GetRequiredService<RunEngine>();
-                await engine.FinishManyAsync(runId, completions.Select(c => (c.AttemptId, c.Outcome)).ToList(), leaseExpiredBefore: null, CancellationToken.None);
+                await engine.FinishManyAsync(runId, completions.Select(c => (c.AttemptId, c.Outcome)).ToList(), leaseExpiredBefore: null, CancellationToken.None,
+                    completions.Select(c => c.StepId).Distinct(StringComparer.Ordinal).ToList());
                 break;
             }
             catch (Exception ex) when (attempt < 5)

@@ -299,8 +299,11 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// run on once for all of them: a fan-out's finishes cost one commit per batch, not one each.
     /// With <paramref name="leaseExpiredBefore"/>, an attempt counts only if its lease expired before then.
     /// Returns, per outcome, whether its attempt was still running (false: already finished elsewhere).
+    /// <paramref name="stepNames"/>: the definition ids of the attempts' steps, when the caller knows
+    /// them; the steps, their dependents and the dependents' other dependencies are then read with
+    /// the attempts in one query.
     /// </summary>
-    public async Task<bool[]> FinishManyAsync(Guid runId, IReadOnlyList<(Guid AttemptId, AttemptOutcome Outcome)> outcomes, DateTimeOffset? leaseExpiredBefore, CancellationToken cancellationToken)
+    public async Task<bool[]> FinishManyAsync(Guid runId, IReadOnlyList<(Guid AttemptId, AttemptOutcome Outcome)> outcomes, DateTimeOffset? leaseExpiredBefore, CancellationToken cancellationToken, IReadOnlyCollection<string>? stepNames = null)
     {
         ArgumentNullException.ThrowIfNull(outcomes);
         var results = new bool[outcomes.Count];
@@ -315,14 +318,44 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             db.ChangeTracker.Clear();
             var run = await LockRunAsync(runId, cancellationToken);
             var attemptIds = outcomes.Select(o => o.AttemptId).Distinct().ToList();
-            var rows = await (from a in db.StepAttempts
-                              join st in db.RunSteps on a.RunStepId equals st.Id
-                              where attemptIds.Contains(a.Id)
-                              select new { Attempt = a, Step = st }).ToListAsync(cancellationToken);
-            var attempts = rows.ToDictionary(r => r.Attempt.Id, r => r.Attempt);
-            var stepRows = rows.Select(r => r.Step).DistinctBy(st => st.Id).ToDictionary(st => st.Id);
             workflowId = run.WorkflowId;
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
+            var neighbours = stepNames is null ? null : Neighbourhood(definition, stepNames);
+            Dictionary<Guid, StepAttempt> attempts;
+            Dictionary<Guid, RunStep> stepRows;
+            if (neighbours is not null)
+            {
+                var rows = await (from st in db.RunSteps
+                                  where st.RunId == runId && neighbours.Contains(st.StepId)
+                                  join a in db.StepAttempts.Where(a => attemptIds.Contains(a.Id)) on st.Id equals a.RunStepId into mine
+                                  from a in mine.DefaultIfEmpty()
+                                  select new { Attempt = a, Step = st }).ToListAsync(cancellationToken);
+                attempts = rows.Where(r => r.Attempt is not null).ToDictionary(r => r.Attempt!.Id, r => r.Attempt!);
+                stepRows = rows.Select(r => r.Step).DistinctBy(st => st.Id).ToDictionary(st => st.Id);
+            }
+            else
+            {
+                attempts = [];
+                stepRows = [];
+            }
+
+            if (attempts.Count < attemptIds.Count)
+            {
+                // No names given, or some did not match their attempts: read the rest by attempt.
+                var missing = attemptIds.Where(id => !attempts.ContainsKey(id)).ToList();
+                var rows = await (from a in db.StepAttempts
+                                  join st in db.RunSteps on a.RunStepId equals st.Id
+                                  where missing.Contains(a.Id)
+                                  select new { Attempt = a, Step = st }).ToListAsync(cancellationToken);
+                foreach (var row in rows)
+                {
+                    attempts[row.Attempt.Id] = row.Attempt;
+                    stepRows.TryAdd(row.Step.Id, row.Step);
+                }
+
+                neighbours = null;
+            }
+
             var now = clock.GetUtcNow();
             var finished = new List<RunStep>();
             // Attempts whose approval was already requested (a signal wait that is run again asks once).
@@ -369,7 +402,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             // Approvals requested above are seen by the next check of the same batch.
             if (finished.Count > 0 && !RunStates.IsTerminal(run.State))
             {
-                if (!await TryAdvanceLocallyAsync(run, finished, definition, now, created, cancellationToken))
+                var loaded = neighbours is null ? null : stepRows.Values.ToDictionary(st => st.StepId, StringComparer.Ordinal);
+                if (!await TryAdvanceLocallyAsync(run, finished, definition, now, created, loaded, cancellationToken))
                 {
                     // Tracked rows (the finished steps) keep their changes when queried again.
                     var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
@@ -506,7 +540,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// wide to load by name) returns false before changing anything, and the caller runs the full
     /// <see cref="Advance"/> over every step.
     /// </summary>
-    private async Task<bool> TryAdvanceLocallyAsync(WorkflowRun run, List<RunStep> finished, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, CancellationToken cancellationToken)
+    private async Task<bool> TryAdvanceLocallyAsync(WorkflowRun run, List<RunStep> finished, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, Dictionary<string, RunStep>? loaded, CancellationToken cancellationToken)
     {
         // Every pending step already waits on an unfinished dependency (each transition advanced to
         // a fixed point), and an unfinished step cannot release or finish anything.
@@ -552,8 +586,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             return false;
         }
 
-        var byId = names.Count == 0
-            ? []
+        var byId = names.Count == 0 ? []
+            : loaded is not null && names.All(loaded.ContainsKey) ? names.ToDictionary(n => n, n => loaded[n], StringComparer.Ordinal)
             : (await db.RunSteps.Where(s => s.RunId == run.Id && names.Contains(s.StepId)).ToListAsync(cancellationToken)).ToDictionary(s => s.StepId, StringComparer.Ordinal);
         foreach (var (id, step) in known)
         {
@@ -590,6 +624,31 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The steps a finish of <paramref name="names"/> reads: themselves, their direct dependents and
+    /// the dependents' other dependencies; null when that is too many to read by name.
+    /// </summary>
+    private static List<string>? Neighbourhood(WorkflowDefinition definition, IReadOnlyCollection<string> names)
+    {
+        var graph = Dependents(definition);
+        var all = new HashSet<string>(names, StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            foreach (var dependent in graph.TryGetValue(name, out var found) ? found : [])
+            {
+                all.Add(dependent.Id);
+                all.UnionWith(dependent.DependsOn);
+            }
+
+            if (all.Count > MaxLocalNames)
+            {
+                return null;
+            }
+        }
+
+        return [.. all];
     }
 
     /// <summary>Past this many step rows to load by name, loading the whole run is as cheap.</summary>
@@ -906,9 +965,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             return await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
         }
 
-        var run = (await db.Runs.FromSqlRaw(LockRunSql, runId).ToListAsync(cancellationToken)).Single();
-        run.Revision++;
-        return run;
+        // The row lock serializes the run's transactions until commit; no write is needed to take it.
+        return (await db.Runs.FromSqlRaw(LockRunSql, runId).ToListAsync(cancellationToken)).Single();
     }
 
     private const string LockRunSql = "SELECT * FROM " + WorkflowsDbContext.SchemaName + ".runs WHERE id = {0} FOR UPDATE";

@@ -91,9 +91,10 @@ public sealed class WorkflowRun
     public DateTimeOffset? DeadlineAt { get; set; }
 
     /// <summary>
-    /// Bumped by every transaction that changes the run's steps. The bump is the transaction's
-    /// first statement, so it takes the run's row lock (PostgreSQL) or the write lock (SQLite) and
-    /// two finishing steps of one run never decide their dependents on stale states.
+    /// Bumped by the transactions that change the run's steps without holding its row lock
+    /// (PostgreSQL's finishes lock it with <c>SELECT … FOR UPDATE</c> instead). The bump is the
+    /// transaction's first statement, so it takes the run's row lock (PostgreSQL) or the write lock
+    /// (SQLite) and two finishing steps of one run never decide their dependents on stale states.
     /// </summary>
     public long Revision { get; set; }
 }
