@@ -25,7 +25,11 @@ public sealed class StartRunHandler(WorkflowsDbContext db, IProjectAuthorizer au
         var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
         var workflow = await WorkflowLookup.FindLive(db, access.ProjectId, command.Workflow, cancellationToken);
         var run = await starter.StartAsync(workflow, command.Parameters, RunTriggers.Api, null, command.Caller.SubjectId(), cancellationToken);
-        return new RunStartedDto(run.Id, run.State, run.WorkflowName, run.Version);
+        // A run held back by maxActiveRuns may have been admitted right after its commit, in another transaction.
+        var state = run.State == RunStates.Waiting
+            ? await db.Runs.AsNoTracking().Where(r => r.Id == run.Id).Select(r => r.State).SingleAsync(cancellationToken)
+            : run.State;
+        return new RunStartedDto(run.Id, state, run.WorkflowName, run.Version);
     }
 }
 
