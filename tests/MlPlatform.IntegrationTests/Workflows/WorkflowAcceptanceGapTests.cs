@@ -1,0 +1,124 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using MlPlatform.IntegrationTests.Workflows.Runs;
+using MlPlatform.SharedKernel.Persistence;
+using MlPlatform.Workflows.StepTypes;
+using static MlPlatform.IntegrationTests.Workflows.Runs.RunApi;
+
+namespace MlPlatform.IntegrationTests.Workflows;
+
+/// <summary>
+/// Gaps found by using the API as a user would (issue 4's acceptance): each test is one thing that
+/// answered wrongly before its fix.
+/// </summary>
+public sealed class WorkflowAcceptanceGapTests(RunHostsFixture hosts) : IClassFixture<RunHostsFixture>
+{
+    public static TheoryData<DatabaseProvider> Providers => new() { DatabaseProvider.Sqlite, DatabaseProvider.PostgreSql };
+
+    private static string Q(DateTimeOffset at) => Uri.EscapeDataString(at.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_time_bounds_with_an_offset_When_listing_runs_Then_they_mean_the_same_instant_as_in_UTC(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("offsets");
+        await Submit(api.Maintainer, api.Project, new { name, steps = new object[] { new { id = "a", type = "noop" } } });
+        var run = await WaitFor(api.Viewer, api.Project, await Start(api.Maintainer, api.Project, name));
+        var created = run.GetProperty("createdAt").GetDateTimeOffset();
+        var east = TimeSpan.FromHours(5);
+        var west = TimeSpan.FromHours(-7);
+
+        async Task<int> Total(string query)
+        {
+            var response = await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/runs?workflow={name}&{query}");
+            var body = await Expect(response, HttpStatusCode.OK);
+            return body.GetProperty("total").GetInt32();
+        }
+
+        // Before the fix SQLite compared local clock readings (01:30+05:00 sorted after 00:44Z) and
+        // PostgreSQL refused a bound that was not in UTC.
+        (await Total($"from={Q(created.AddMinutes(-1).ToOffset(east))}")).ShouldBe(1);
+        (await Total($"from={Q(created.AddMinutes(-1).ToOffset(west))}")).ShouldBe(1);
+        (await Total($"from={Q(created.AddMinutes(1).ToOffset(west))}")).ShouldBe(0);
+        (await Total($"to={Q(created.AddMinutes(1).ToOffset(west))}")).ShouldBe(1);
+        (await Total($"to={Q(created.AddMinutes(-1).ToOffset(east))}")).ShouldBe(0);
+        (await Total($"from={Q(created.AddSeconds(-30).ToOffset(east))}&to={Q(created.AddSeconds(30).ToOffset(west))}")).ShouldBe(1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_a_cron_that_never_fires_or_a_mis_cased_time_zone_When_submitted_Then_422_names_each_and_nothing_is_stored(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("badzone");
+
+        async Task<List<(string Path, string Message)>> Errors(string cron, string zone)
+        {
+            var definition = JsonSerializer.Serialize(new { name, steps = new object[] { new { id = "a", type = "noop" } }, schedule = new { cron, timeZone = zone } });
+            var submitted = await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/workflows", new StringContent(definition, Encoding.UTF8, "application/json"));
+            await Expect(submitted, HttpStatusCode.UnprocessableEntity);
+            var dryRun = await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/workflows/validate", new StringContent(definition, Encoding.UTF8, "application/json"));
+            var problem = await Expect(dryRun, HttpStatusCode.UnprocessableEntity);
+            return problem.GetProperty("errors").EnumerateArray().Select(e => (e.GetProperty("path").GetString()!, e.GetProperty("message").GetString()!)).ToList();
+        }
+
+        // 30 February: Cronos parses it, but no date ever matches, so the schedule would be dead.
+        var never = await Errors("0 0 30 2 *", "UTC");
+        never.ShouldHaveSingleItem().Path.ShouldBe("schedule.cron");
+        never[0].Message.ShouldContain("never fires");
+
+        // The runtime's zone cache ignores case once the exact id was seen, so 'Europe/berlin' was
+        // valid or not depending on what the host had looked up before; now it is always an error.
+        foreach (var zone in new[] { "Europe/berlin", "utc", "EUROPE/BERLIN" })
+        {
+            var errors = await Errors("0 3 * * *", zone);
+            errors.ShouldHaveSingleItem().Path.ShouldBe("schedule.timeZone");
+            errors[0].Message.ShouldContain(zone == "utc" ? "'UTC'" : "'Europe/Berlin'");
+        }
+
+        // 29 February fires every four years: valid.
+        var leap = JsonSerializer.Serialize(new { name, steps = new object[] { new { id = "a", type = "noop" } }, schedule = new { cron = "0 0 29 2 *", timeZone = "Europe/Berlin" } });
+        var valid = await Expect(await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/workflows/validate", new StringContent(leap, Encoding.UTF8, "application/json")), HttpStatusCode.OK);
+        valid.GetProperty("nextScheduledRuns").GetArrayLength().ShouldBe(5);
+
+        (await api.Maintainer.GetAsync($"/api/v1/projects/{api.Project}/workflows/{name}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public void Given_appsettings_with_an_empty_allow_list_When_the_environment_adds_hosts_as_a_list_Then_http_steps_may_call_them()
+    {
+        // appsettings.json ships "AllowedHosts": [], which the JSON provider turns into the value "";
+        // Workflows__Http__AllowedHosts__0=… in the environment used to be ignored because of it.
+        var json = new MemoryStream(Encoding.UTF8.GetBytes("""{"Workflows": {"Http": {"AllowedHosts": []}}}"""));
+        var configuration = new ConfigurationBuilder()
+            .AddJsonStream(json)
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Workflows:Http:AllowedHosts:0"] = "api.example.com",
+                ["Workflows:Http:AllowedHosts:1"] = "127.0.0.1:8080",
+            })
+            .Build();
+
+        var options = HttpStepOptions.Read(configuration);
+
+        options.AllowedHosts.ShouldBe(["api.example.com", "127.0.0.1:8080"]);
+        options.Allows(new Uri("https://api.example.com/x")).ShouldBeTrue();
+        options.Allows(new Uri("http://127.0.0.1:8080/x")).ShouldBeTrue();
+        options.Allows(new Uri("http://127.0.0.1:9090/x")).ShouldBeFalse();
+
+        // The comma-separated form (one environment variable) still works, alone or with a list.
+        var both = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Workflows:Http:AllowedHosts"] = "a.example.com, *.b.example.com",
+            })
+            .Build();
+        HttpStepOptions.Read(both).AllowedHosts.ShouldBe(["a.example.com", "*.b.example.com"]);
+        HttpStepOptions.Read(new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes("""{"Workflows": {"Http": {"AllowedHosts": []}}}"""))).Build())
+            .AllowedHosts.ShouldBeEmpty();
+    }
+}
