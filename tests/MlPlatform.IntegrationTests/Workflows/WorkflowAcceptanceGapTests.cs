@@ -2,9 +2,14 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using MlPlatform.IntegrationTests.Workflows.Runs;
 using MlPlatform.SharedKernel.Persistence;
+using MlPlatform.Workflows.Runs;
 using MlPlatform.Workflows.StepTypes;
 using static MlPlatform.IntegrationTests.Workflows.Runs.RunApi;
 
@@ -86,6 +91,62 @@ public sealed class WorkflowAcceptanceGapTests(RunHostsFixture hosts) : IClassFi
         valid.GetProperty("nextScheduledRuns").GetArrayLength().ShouldBe(5);
 
         (await api.Maintainer.GetAsync($"/api/v1/projects/{api.Project}/workflows/{name}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_a_run_that_starts_and_ends_When_the_active_runs_gauge_is_read_Then_it_follows_within_seconds_not_at_the_next_sweep(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var probe = api.Factory.Services.GetServices<IHostedService>().OfType<ActiveRunsProbe>().Single();
+        probe.MaxAge.ShouldBe(TimeSpan.FromSeconds(2));
+
+        // Only this class's tests use this fixture's hosts, one after another: nothing else is active here.
+        async Task Until(long expected)
+        {
+            var clock = Stopwatch.StartNew();
+            long seen;
+            while ((seen = probe.Current()) != expected)
+            {
+                clock.Elapsed.ShouldBeLessThan(RunTimeout, $"the gauge stayed at {seen}, expected {expected}");
+                await Task.Delay(100);
+            }
+        }
+
+        await Until(0);
+        var name = NewName("gauge");
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[] { new { id = "gate", type = "approval", @params = new { message = "hold the run open" } } },
+        });
+        var run = await Start(api.Maintainer, api.Project, name);
+        await WaitUntil(api.Viewer, api.Project, run, r => State(r, "gate") == "running", "the approval waiting");
+
+        // The sweep that used to refresh it runs every 30 s (on one host of a cluster); the probe counts on read.
+        await Until(1);
+        var observed = new List<long>();
+        using (var listener = new MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == WorkflowMetrics.MeterName && instrument.Name == "workflows.runs.active")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, _, _) => observed.Add(value));
+            listener.Start();
+            listener.RecordObservableInstruments();
+        }
+
+        // Other test classes' hosts in this process add their own active runs to the process-wide gauge.
+        observed.ShouldHaveSingleItem().ShouldBeGreaterThanOrEqualTo(1);
+        (await api.Viewer.GetStringAsync("/metrics")).ShouldContain("workflows_runs_active");
+
+        await Expect(await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/runs/{run}/cancel", null), HttpStatusCode.Accepted);
+        await WaitFor(api.Viewer, api.Project, run);
+        await Until(0);
     }
 
     [Fact]
