@@ -40,6 +40,9 @@ public sealed class WorkflowsModule : Module<WorkflowsDbContext>
         services.AddScoped<RunStarter>();
         // Every integration event reaches the trigger rules (one indexed query when none match its type).
         services.AddScoped(typeof(SharedKernel.Messaging.IIntegrationEventHandler<>), typeof(Triggers.EventTriggerHandler<>));
+        services.AddSingleton(Triggers.TriggerOptions.Read(context.Configuration));
+        // Registers this host's database with the active-runs gauge (counted when read).
+        services.AddHostedService<ActiveRunsProbe>();
     }
 
     /// <summary>

@@ -75,6 +75,10 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
     private static List<int>[] ResolveDependencies(IReadOnlyList<StepDefinition> steps, Dictionary<string, int> indexById, List<DefinitionError> errors)
     {
         var dependencies = new List<int>[steps.Count];
+        // "Did you mean" compares an unknown id with every step id: with thousands of both that was
+        // quadratic (40,000 unknown ids × 20,000 steps took half a minute). Past this many comparisons
+        // the errors come without a suggestion.
+        var suggestionBudget = MaxSuggestionComparisons;
         for (var i = 0; i < steps.Count; i++)
         {
             var step = steps[i];
@@ -95,7 +99,13 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
                 }
                 else if (!indexById.TryGetValue(dependency, out var index))
                 {
-                    var suggestion = Suggest(dependency, indexById.Keys);
+                    string? suggestion = null;
+                    if (suggestionBudget >= indexById.Count)
+                    {
+                        suggestionBudget -= indexById.Count;
+                        suggestion = Suggest(dependency, indexById.Keys);
+                    }
+
                     errors.Add(new DefinitionError(path, suggestion is null
                         ? $"Unknown step '{dependency}': no step has this id."
                         : $"Unknown step '{dependency}': no step has this id; did you mean '{suggestion}'?"));
@@ -355,15 +365,32 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
             return;
         }
 
-        if (!TryParseCron(schedule.Cron, out _, out var cronError))
+        var cronValid = TryParseCron(schedule.Cron, out var cron, out var cronError);
+        if (!cronValid)
         {
             errors.Add(new DefinitionError("schedule.cron", cronError!));
         }
 
-        if (!TryFindTimeZone(schedule.TimeZone, out _))
+        var zoneValid = TryFindTimeZone(schedule.TimeZone, out var zone);
+        if (!zoneValid)
         {
+            var canonical = CanonicalTimeZoneId(schedule.TimeZone);
+            errors.Add(new DefinitionError("schedule.timeZone", canonical is null
+                ? $"Unknown time zone '{schedule.TimeZone}': use an IANA time zone id such as 'UTC', 'Europe/Berlin' or 'America/New_York'."
+                : $"Unknown time zone '{schedule.TimeZone}'; did you mean '{canonical}'? (time zone ids are case-sensitive)"));
+        }
+        else if (!string.Equals(zone!.Id, schedule.TimeZone, StringComparison.Ordinal))
+        {
+            // The runtime finds 'utc' or 'Europe/berlin' only after the exact id was looked up once
+            // (its cache ignores case), so accepting them would make validity depend on the host's past.
             errors.Add(new DefinitionError("schedule.timeZone",
-                $"Unknown time zone '{schedule.TimeZone}': use an IANA time zone id such as 'UTC', 'Europe/Berlin' or 'America/New_York'."));
+                $"Write the time zone as '{zone.Id}': time zone ids are case-sensitive."));
+        }
+
+        if (cronValid && zoneValid && cron!.GetNextOccurrence(CronProbeStart, zone!) is null)
+        {
+            errors.Add(new DefinitionError("schedule.cron",
+                $"'{schedule.Cron}' never fires (no date matches it, e.g. 30 February); the schedule would never start a run."));
         }
 
         foreach (var parameter in definition.Parameters.Where(p => p.Default is null))
@@ -398,6 +425,18 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
         }
     }
 
+    /// <summary>
+    /// A fixed instant to ask whether a cron fires at all: an expression that matches a date fires
+    /// again within a few years of any instant (29 February every 4), so the answer does not depend on today.
+    /// </summary>
+    private static readonly DateTimeOffset CronProbeStart = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>The id of the system time zone whose id equals <paramref name="id"/> ignoring case, if one does (for a suggestion).</summary>
+    private static string? CanonicalTimeZoneId(string id) =>
+        string.IsNullOrWhiteSpace(id) || id.Length > 100
+            ? null
+            : TimeZoneInfo.GetSystemTimeZones().FirstOrDefault(z => z.HasIanaId && string.Equals(z.Id, id, StringComparison.OrdinalIgnoreCase))?.Id;
+
     /// <summary>IANA ids only ('UTC', 'Europe/Berlin'), so a definition means the same on every host.</summary>
     public static bool TryFindTimeZone(string id, out TimeZoneInfo? zone)
     {
@@ -410,6 +449,9 @@ internal sealed class DefinitionValidator(IStepTypeRegistry registry)
         zone = found;
         return true;
     }
+
+    /// <summary>Edit distances computed for "did you mean" suggestions of unknown dependencies, per definition.</summary>
+    private const int MaxSuggestionComparisons = 200_000;
 
     /// <summary>The closest name within two edits, if any.</summary>
     private static string? Suggest(string given, IEnumerable<string> candidates) =>

@@ -67,7 +67,6 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
     }
 }
 
-/// <summary>The project's runs, newest first, optionally of one workflow and in one state.</summary>
 /// <summary>The project's runs, newest first; optionally of one workflow, in one state, created in [<c>from</c>, <c>to</c>), started by one trigger.</summary>
 public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>
 {
@@ -108,12 +107,14 @@ public sealed class ListRunsHandler(WorkflowsDbContext db, IProjectAuthorizer au
             runs = runs.Where(r => r.State == state);
         }
 
-        if (query.From is { } from)
+        // Times are stored in UTC; SQLite compares their stored form and Npgsql refuses other offsets,
+        // so a bound given with an offset (…T01:30+01:00) is turned into the same instant in UTC first.
+        if (query.From?.ToUniversalTime() is { } from)
         {
             runs = runs.Where(r => r.CreatedAt >= from);
         }
 
-        if (query.To is { } to)
+        if (query.To?.ToUniversalTime() is { } to)
         {
             runs = runs.Where(r => r.CreatedAt < to);
         }

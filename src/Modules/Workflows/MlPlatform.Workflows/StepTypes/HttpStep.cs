@@ -18,11 +18,15 @@ public sealed record HttpStepOptions(IReadOnlyList<string> AllowedHosts)
     public static HttpStepOptions Read(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        // Accept both a JSON array and a comma-separated string (handy in environment variables).
+        // Accept a list (JSON array, or Workflows__Http__AllowedHosts__0=… in the environment) and a
+        // comma-separated string, from every source at once: appsettings.json's empty list "[]" gives
+        // the section the value "", which must not hide entries that another source adds.
         var section = configuration.GetSection(Setting);
-        var values = section.Value is { } single
-            ? single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            : section.GetChildren().Select(c => c.Value?.Trim()).OfType<string>().Where(v => v.Length > 0).ToArray();
+        var values = section.GetChildren().Select(c => c.Value)
+            .Append(section.Value)
+            .SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .ToArray();
         foreach (var value in values)
         {
             var host = value.StartsWith("*.", StringComparison.Ordinal) ? value[2..] : value;

@@ -57,8 +57,10 @@ public static class EventTriggerSync
 /// of the event's project whose trigger rule matches. A redelivered event starts nothing new: the
 /// run is keyed by the event and the rule (unique), so delivery at least once starts runs once.
 /// Events without a <c>projectId</c> start nothing (a rule never reaches across projects).
+/// <see cref="TriggerGuard"/> keeps rules from looping (a run's own events, or a cascade back to it).
 /// </summary>
-public sealed class EventTriggerHandler<TEvent>(WorkflowsDbContext db, RunStarter starter, ILogger<EventTriggerHandler<TEvent>> logger) : IIntegrationEventHandler<TEvent>
+public sealed class EventTriggerHandler<TEvent>(WorkflowsDbContext db, RunStarter starter, TriggerOptions options, TimeProvider clock, ILogger<EventTriggerHandler<TEvent>> logger)
+    : IIntegrationEventHandler<TEvent>
     where TEvent : IIntegrationEvent
 {
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
@@ -79,6 +81,8 @@ public sealed class EventTriggerHandler<TEvent>(WorkflowsDbContext db, RunStarte
             return;
         }
 
+        var cause = TriggerGuard.CauseIn(evt);
+        var guard = new TriggerGuard(db, options, clock);
         foreach (var row in rules.Where(r => r.ProjectId == projectId))
         {
             if (JsonNode.Parse(row.Rule) is not JsonObject rule || !EventTriggerRules.Matches(rule["where"] as JsonObject ?? [], evt))
@@ -86,8 +90,9 @@ public sealed class EventTriggerHandler<TEvent>(WorkflowsDbContext db, RunStarte
                 continue;
             }
 
-            var key = $"event:{integrationEvent.EventId:N}:{row.Id:N}";
-            if (await db.Runs.AnyAsync(r => r.WorkflowId == row.WorkflowId && r.TriggerKey == key, cancellationToken))
+            var key = TriggerGuard.KeyFor(integrationEvent.EventId, row.Id, cause);
+            var legacyKey = TriggerGuard.LegacyKeyFor(integrationEvent.EventId, row.Id);
+            if (await db.Runs.AnyAsync(r => r.WorkflowId == row.WorkflowId && (r.TriggerKey == key || r.TriggerKey == legacyKey), cancellationToken))
             {
                 continue;
             }
@@ -95,6 +100,21 @@ public sealed class EventTriggerHandler<TEvent>(WorkflowsDbContext db, RunStarte
             var workflow = await db.Workflows.AsNoTracking().SingleOrDefaultAsync(w => w.Id == row.WorkflowId && w.DeletedAt == null, cancellationToken);
             if (workflow is null)
             {
+                continue;
+            }
+
+            if (await guard.CheckAsync(projectId, workflow.Id, cause, cancellationToken) is var refusal and not TriggerRefusal.None)
+            {
+                WorkflowMetrics.TriggerRefused(refusal);
+#pragma warning disable CA1848 // Rare, and worth a line each time: the user expected a run.
+                logger.LogWarning("Trigger {Ordinal} of workflow {Workflow} matched event {EventType} {EventId} (caused by run {Cause}) but started no run: {Reason}",
+                    row.Ordinal, workflow.Name, typeof(TEvent).Name, integrationEvent.EventId, cause, refusal switch
+                    {
+                        TriggerRefusal.Loop => "the event comes from a run of this workflow, directly or through other triggered runs (a loop)",
+                        TriggerRefusal.Depth => $"the cascade of triggered runs would exceed {options.MaxCascadeDepth} ({TriggerOptions.Section}:MaxCascadeDepth)",
+                        _ => $"its triggers already started {options.MaxRunsPerMinute} runs in the last minute ({TriggerOptions.Section}:MaxRunsPerMinute)",
+                    });
+#pragma warning restore CA1848
                 continue;
             }
 
