@@ -619,6 +619,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasKey("Id")
                         .HasName("pk_runs");
 
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_runs_active")
+                        .HasFilter("state IN ('waiting', 'queued', 'running')");
+
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
 

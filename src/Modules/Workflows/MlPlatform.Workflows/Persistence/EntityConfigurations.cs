@@ -50,6 +50,8 @@ internal sealed class WorkflowRunConfiguration : IEntityTypeConfiguration<Runs.W
         builder.HasIndex(r => new { r.ProjectId, r.CreatedAt });
         builder.HasIndex(r => new { r.ProjectId, r.WorkflowName, r.State });
         builder.HasIndex(r => new { r.WorkflowId, r.State });
+        // The active-runs gauge counts these on every scrape; finished runs (nearly all) are not in it.
+        builder.HasIndex(r => r.State).HasDatabaseName("ix_runs_active").HasFilter("state IN ('waiting', 'queued', 'running')");
         builder.Property(r => r.Trigger).HasMaxLength(16);
         builder.Property(r => r.TriggerKey).HasMaxLength(100);
         builder.HasIndex(r => new { r.WorkflowId, r.TriggerKey }).IsUnique();

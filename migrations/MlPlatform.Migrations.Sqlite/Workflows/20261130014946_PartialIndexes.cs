@@ -5,7 +5,7 @@
 namespace MlPlatform.Migrations.Sqlite.Workflows
 {
     /// <inheritdoc />
-    public partial class PartialAttemptIndexes : Migration
+    public partial class PartialIndexes : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -29,6 +29,12 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                 table: "step_attempts",
                 column: "lease_expires_at",
                 filter: "state = 'running'");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_runs_active",
+                table: "runs",
+                column: "state",
+                filter: "state IN ('waiting', 'queued', 'running')");
         }
 
         /// <inheritdoc />
@@ -41,6 +47,10 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
             migrationBuilder.DropIndex(
                 name: "ix_step_attempts_running_lease",
                 table: "step_attempts");
+
+            migrationBuilder.DropIndex(
+                name: "ix_runs_active",
+                table: "runs");
 
             migrationBuilder.CreateIndex(
                 name: "ix_step_attempts_state_lease_expires_at",

@@ -5,87 +5,93 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using MlPlatform.Workflows.Persistence;
+using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 
 #nullable disable
 
-namespace MlPlatform.Migrations.Sqlite.Workflows
+namespace MlPlatform.Migrations.PostgreSql.Workflows
 {
     [DbContext(typeof(WorkflowsDbContext))]
-    [Migration("20261130010609_PartialAttemptIndexes")]
-    partial class PartialAttemptIndexes
+    [Migration("20261130015052_PartialIndexes")]
+    partial class PartialIndexes
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
-            modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
+            modelBuilder
+                .HasDefaultSchema("workflow_engine")
+                .HasAnnotation("ProductVersion", "10.0.15")
+                .HasAnnotation("Relational:MaxIdentifierLength", 63);
+
+            NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.InboxMessage", b =>
                 {
                     b.Property<Guid>("EventId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("event_id");
 
                     b.Property<string>("Handler")
                         .HasMaxLength(300)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(300)")
                         .HasColumnName("handler");
 
-                    b.Property<long>("ProcessedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("ProcessedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("processed_at");
 
                     b.HasKey("EventId", "Handler")
                         .HasName("pk_inbox_messages");
 
-                    b.ToTable("inbox_messages", (string)null);
+                    b.ToTable("inbox_messages", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.OutboxMessage", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
                     b.Property<int>("Attempts")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("attempts");
 
                     b.Property<string>("LastError")
                         .HasMaxLength(2000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(2000)")
                         .HasColumnName("last_error");
 
                     b.Property<string>("LeaseOwner")
                         .HasMaxLength(200)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(200)")
                         .HasColumnName("lease_owner");
 
-                    b.Property<long?>("LeaseUntil")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("LeaseUntil")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("lease_until");
 
-                    b.Property<long>("NextAttemptAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("NextAttemptAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("next_attempt_at");
 
-                    b.Property<long>("OccurredAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("OccurredAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("occurred_at");
 
                     b.Property<string>("Payload")
                         .IsRequired()
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("payload");
 
-                    b.Property<long?>("ProcessedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("ProcessedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("processed_at");
 
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(300)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(300)")
                         .HasColumnName("type");
 
                     b.HasKey("Id")
@@ -94,23 +100,23 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("ProcessedAt", "NextAttemptAt")
                         .HasDatabaseName("ix_outbox_messages_processed_at_next_attempt_at");
 
-                    b.ToTable("outbox_messages", (string)null);
+                    b.ToTable("outbox_messages", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolLease", b =>
                 {
                     b.Property<Guid>("AttemptId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("attempt_id");
 
-                    b.Property<long>("ExpiresAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("expires_at");
 
                     b.Property<string>("Pool")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(63)")
                         .HasColumnName("pool");
 
                     b.HasKey("AttemptId")
@@ -119,71 +125,71 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("Pool", "ExpiresAt")
                         .HasDatabaseName("ix_pool_leases_pool_expires_at");
 
-                    b.ToTable("pool_leases", (string)null);
+                    b.ToTable("pool_leases", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolRow", b =>
                 {
                     b.Property<string>("Name")
                         .HasMaxLength(63)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(63)")
                         .HasColumnName("name");
 
                     b.Property<long>("Revision")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("bigint")
                         .HasColumnName("revision");
 
                     b.HasKey("Name")
                         .HasName("pk_pools");
 
-                    b.ToTable("pools", (string)null);
+                    b.ToTable("pools", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.Workflow", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
                     b.Property<Guid?>("CreatedBy")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("created_by");
 
-                    b.Property<long?>("DeletedAt")
+                    b.Property<DateTimeOffset?>("DeletedAt")
                         .IsConcurrencyToken()
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("deleted_at");
 
                     b.Property<Guid?>("DeletedBy")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("deleted_by");
 
                     b.Property<string>("Description")
                         .HasMaxLength(2000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(2000)")
                         .HasColumnName("description");
 
                     b.Property<int>("LatestVersion")
                         .IsConcurrencyToken()
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("latest_version");
 
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(63)")
                         .HasColumnName("name");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("project_id");
 
-                    b.Property<long>("UpdatedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("updated_at");
 
                     b.HasKey("Id")
@@ -194,46 +200,46 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .HasDatabaseName("ix_workflows_project_id_name")
                         .HasFilter("deleted_at IS NULL");
 
-                    b.ToTable("workflows", (string)null);
+                    b.ToTable("workflows", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
                     b.Property<string>("ContentHash")
                         .IsRequired()
                         .HasMaxLength(64)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(64)")
                         .HasColumnName("content_hash");
 
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
                     b.Property<Guid?>("CreatedBy")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("created_by");
 
                     b.Property<string>("Definition")
                         .IsRequired()
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("definition");
 
                     b.Property<string>("SourceFormat")
                         .IsRequired()
                         .HasMaxLength(8)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(8)")
                         .HasColumnName("source_format");
 
                     b.Property<int>("Version")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("version");
 
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("workflow_id");
 
                     b.HasKey("Id")
@@ -243,81 +249,81 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .IsUnique()
                         .HasDatabaseName("ix_workflow_versions_workflow_id_version");
 
-                    b.ToTable("workflow_versions", (string)null);
+                    b.ToTable("workflow_versions", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
                     b.Property<string>("Approvers")
                         .IsRequired()
                         .HasMaxLength(8000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(8000)")
                         .HasColumnName("approvers");
 
                     b.Property<Guid>("AttemptId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("attempt_id");
 
                     b.Property<string>("Comment")
                         .HasMaxLength(2000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(2000)")
                         .HasColumnName("comment");
 
-                    b.Property<long?>("DecidedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("DecidedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("decided_at");
 
                     b.Property<Guid?>("DecidedBy")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("decided_by");
 
                     b.Property<string>("DecidedByName")
                         .HasMaxLength(200)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(200)")
                         .HasColumnName("decided_by_name");
 
                     b.Property<string>("Message")
                         .IsRequired()
                         .HasMaxLength(2000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(2000)")
                         .HasColumnName("message");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("project_id");
 
-                    b.Property<long>("RequestedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("RequestedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("requested_at");
 
                     b.Property<string>("Roles")
                         .IsRequired()
                         .HasMaxLength(1000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(1000)")
                         .HasColumnName("roles");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("run_id");
 
                     b.Property<Guid>("RunStepId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("run_step_id");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(16)")
                         .HasColumnName("state");
 
                     b.Property<string>("StepId")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(63)")
                         .HasColumnName("step_id");
 
                     b.HasKey("Id")
@@ -333,74 +339,74 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("ProjectId", "State")
                         .HasDatabaseName("ix_approvals_project_id_state");
 
-                    b.ToTable("approvals", (string)null);
+                    b.ToTable("approvals", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
                     b.Property<int>("Attempts")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("attempts");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(4000)")
                         .HasColumnName("error");
 
-                    b.Property<long?>("FinishedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("finished_at");
 
                     b.Property<int>("Ordinal")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("ordinal");
 
                     b.Property<string>("Outputs")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("outputs");
 
-                    b.Property<long?>("OverriddenAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("OverriddenAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("overridden_at");
 
                     b.Property<string>("OverriddenBy")
                         .HasMaxLength(200)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(200)")
                         .HasColumnName("overridden_by");
 
                     b.Property<string>("OverrideComment")
                         .HasMaxLength(2000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(2000)")
                         .HasColumnName("override_comment");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("run_id");
 
-                    b.Property<long?>("StartedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(16)")
                         .HasColumnName("state");
 
                     b.Property<string>("StepId")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(63)")
                         .HasColumnName("step_id");
 
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(200)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(200)")
                         .HasColumnName("type");
 
                     b.HasKey("Id")
@@ -410,69 +416,69 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .IsUnique()
                         .HasDatabaseName("ix_run_steps_run_id_step_id");
 
-                    b.ToTable("run_steps", (string)null);
+                    b.ToTable("run_steps", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(4000)")
                         .HasColumnName("error");
 
-                    b.Property<long?>("FinishedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("finished_at");
 
-                    b.Property<long?>("LeaseExpiresAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("LeaseExpiresAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("lease_expires_at");
 
                     b.Property<string>("LeaseOwner")
                         .HasMaxLength(200)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(200)")
                         .HasColumnName("lease_owner");
 
                     b.Property<int>("Number")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("number");
 
                     b.Property<string>("Pool")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("pool");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("run_id");
 
                     b.Property<Guid>("RunStepId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("run_step_id");
 
-                    b.Property<long>("ScheduledFor")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("ScheduledFor")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("scheduled_for");
 
                     b.Property<string>("Signal")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("signal");
 
-                    b.Property<long?>("StartedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(16)")
                         .HasColumnName("state");
 
                     b.Property<string>("SuspendState")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("suspend_state");
 
                     b.HasKey("Id")
@@ -493,37 +499,37 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                         .IsUnique()
                         .HasDatabaseName("ix_step_attempts_run_step_id_number");
 
-                    b.ToTable("step_attempts", (string)null);
+                    b.ToTable("step_attempts", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
                 {
                     b.Property<Guid>("AttemptId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("attempt_id");
 
                     b.Property<int>("Sequence")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("sequence");
 
-                    b.Property<long>("At")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("at");
 
                     b.Property<string>("Level")
                         .IsRequired()
                         .HasMaxLength(8)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(8)")
                         .HasColumnName("level");
 
                     b.Property<string>("Message")
                         .IsRequired()
                         .HasMaxLength(4000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(4000)")
                         .HasColumnName("message");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("run_id");
 
                     b.HasKey("AttemptId", "Sequence")
@@ -532,95 +538,99 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("RunId")
                         .HasDatabaseName("ix_step_logs_run_id");
 
-                    b.ToTable("step_logs", (string)null);
+                    b.ToTable("step_logs", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
                     b.Property<Guid?>("CreatedBy")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("created_by");
 
-                    b.Property<long?>("DeadlineAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("DeadlineAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("deadline_at");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(4000)")
                         .HasColumnName("error");
 
-                    b.Property<long?>("FinishedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("finished_at");
 
                     b.Property<string>("Parameters")
                         .IsRequired()
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("parameters");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("project_id");
 
                     b.Property<long>("Revision")
                         .IsConcurrencyToken()
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("bigint")
                         .HasColumnName("revision");
 
-                    b.Property<long?>("ScheduledAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("ScheduledAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("scheduled_at");
 
-                    b.Property<long?>("StartedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("started_at");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(16)")
                         .HasColumnName("state");
 
                     b.Property<string>("Trigger")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(16)")
                         .HasColumnName("trigger");
 
                     b.Property<string>("TriggerKey")
                         .HasMaxLength(100)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(100)")
                         .HasColumnName("trigger_key");
 
                     b.Property<int>("Version")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("version");
 
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("workflow_id");
 
                     b.Property<string>("WorkflowName")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(63)")
                         .HasColumnName("workflow_name");
 
                     b.Property<Guid>("WorkflowVersionId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("workflow_version_id");
 
                     b.HasKey("Id")
                         .HasName("pk_runs");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_runs_active")
+                        .HasFilter("state IN ('waiting', 'queued', 'running')");
 
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
@@ -635,59 +645,59 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
 
-                    b.ToTable("runs", (string)null);
+                    b.ToTable("runs", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
                 {
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("workflow_id");
 
                     b.Property<bool>("CatchUp")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("boolean")
                         .HasColumnName("catch_up");
 
                     b.Property<string>("Cron")
                         .IsRequired()
                         .HasMaxLength(200)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(200)")
                         .HasColumnName("cron");
 
-                    b.Property<long?>("LastFireAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("LastFireAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("last_fire_at");
 
-                    b.Property<long?>("NextFireAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset?>("NextFireAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("next_fire_at");
 
                     b.Property<string>("Overlap")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(16)")
                         .HasColumnName("overlap");
 
                     b.Property<bool>("Paused")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("boolean")
                         .HasColumnName("paused");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("project_id");
 
                     b.Property<int>("SkippedFires")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("skipped_fires");
 
                     b.Property<string>("TimeZone")
                         .IsRequired()
                         .HasMaxLength(100)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(100)")
                         .HasColumnName("time_zone");
 
-                    b.Property<long>("UpdatedAt")
-                        .HasColumnType("INTEGER")
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
                         .HasColumnName("updated_at");
 
                     b.HasKey("WorkflowId")
@@ -696,36 +706,36 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("NextFireAt")
                         .HasDatabaseName("ix_schedules_next_fire_at");
 
-                    b.ToTable("schedules", (string)null);
+                    b.ToTable("schedules", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("id");
 
                     b.Property<string>("EventType")
                         .IsRequired()
                         .HasMaxLength(300)
-                        .HasColumnType("TEXT")
+                        .HasColumnType("character varying(300)")
                         .HasColumnName("event_type");
 
                     b.Property<int>("Ordinal")
-                        .HasColumnType("INTEGER")
+                        .HasColumnType("integer")
                         .HasColumnName("ordinal");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("project_id");
 
                     b.Property<string>("Rule")
                         .IsRequired()
-                        .HasColumnType("TEXT")
+                        .HasColumnType("text")
                         .HasColumnName("rule");
 
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("TEXT")
+                        .HasColumnType("uuid")
                         .HasColumnName("workflow_id");
 
                     b.HasKey("Id")
@@ -737,7 +747,7 @@ namespace MlPlatform.Migrations.Sqlite.Workflows
                     b.HasIndex("WorkflowId")
                         .HasDatabaseName("ix_event_triggers_workflow_id");
 
-                    b.ToTable("event_triggers", (string)null);
+                    b.ToTable("event_triggers", "workflow_engine");
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>

@@ -5,7 +5,7 @@
 namespace MlPlatform.Migrations.PostgreSql.Workflows
 {
     /// <inheritdoc />
-    public partial class PartialAttemptIndexes : Migration
+    public partial class PartialIndexes : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -33,6 +33,13 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                 table: "step_attempts",
                 column: "lease_expires_at",
                 filter: "state = 'running'");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_runs_active",
+                schema: "workflow_engine",
+                table: "runs",
+                column: "state",
+                filter: "state IN ('waiting', 'queued', 'running')");
         }
 
         /// <inheritdoc />
@@ -47,6 +54,11 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                 name: "ix_step_attempts_running_lease",
                 schema: "workflow_engine",
                 table: "step_attempts");
+
+            migrationBuilder.DropIndex(
+                name: "ix_runs_active",
+                schema: "workflow_engine",
+                table: "runs");
 
             migrationBuilder.CreateIndex(
                 name: "ix_step_attempts_state_lease_expires_at",

@@ -5,93 +5,87 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using MlPlatform.Workflows.Persistence;
-using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 
 #nullable disable
 
-namespace MlPlatform.Migrations.PostgreSql.Workflows
+namespace MlPlatform.Migrations.Sqlite.Workflows
 {
     [DbContext(typeof(WorkflowsDbContext))]
-    [Migration("20261130010656_PartialAttemptIndexes")]
-    partial class PartialAttemptIndexes
+    [Migration("20261130014946_PartialIndexes")]
+    partial class PartialIndexes
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
-            modelBuilder
-                .HasDefaultSchema("workflow_engine")
-                .HasAnnotation("ProductVersion", "10.0.15")
-                .HasAnnotation("Relational:MaxIdentifierLength", 63);
-
-            NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
+            modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.InboxMessage", b =>
                 {
                     b.Property<Guid>("EventId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("event_id");
 
                     b.Property<string>("Handler")
                         .HasMaxLength(300)
-                        .HasColumnType("character varying(300)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("handler");
 
-                    b.Property<DateTimeOffset>("ProcessedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("ProcessedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("processed_at");
 
                     b.HasKey("EventId", "Handler")
                         .HasName("pk_inbox_messages");
 
-                    b.ToTable("inbox_messages", "workflow_engine");
+                    b.ToTable("inbox_messages", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.SharedKernel.Messaging.OutboxMessage", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
                     b.Property<int>("Attempts")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("attempts");
 
                     b.Property<string>("LastError")
                         .HasMaxLength(2000)
-                        .HasColumnType("character varying(2000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("last_error");
 
                     b.Property<string>("LeaseOwner")
                         .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("lease_owner");
 
-                    b.Property<DateTimeOffset?>("LeaseUntil")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("LeaseUntil")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("lease_until");
 
-                    b.Property<DateTimeOffset>("NextAttemptAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("NextAttemptAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("next_attempt_at");
 
-                    b.Property<DateTimeOffset>("OccurredAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("OccurredAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("occurred_at");
 
                     b.Property<string>("Payload")
                         .IsRequired()
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("payload");
 
-                    b.Property<DateTimeOffset?>("ProcessedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("ProcessedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("processed_at");
 
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(300)
-                        .HasColumnType("character varying(300)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("type");
 
                     b.HasKey("Id")
@@ -100,23 +94,23 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("ProcessedAt", "NextAttemptAt")
                         .HasDatabaseName("ix_outbox_messages_processed_at_next_attempt_at");
 
-                    b.ToTable("outbox_messages", "workflow_engine");
+                    b.ToTable("outbox_messages", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolLease", b =>
                 {
                     b.Property<Guid>("AttemptId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("attempt_id");
 
-                    b.Property<DateTimeOffset>("ExpiresAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("expires_at");
 
                     b.Property<string>("Pool")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("pool");
 
                     b.HasKey("AttemptId")
@@ -125,71 +119,71 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("Pool", "ExpiresAt")
                         .HasDatabaseName("ix_pool_leases_pool_expires_at");
 
-                    b.ToTable("pool_leases", "workflow_engine");
+                    b.ToTable("pool_leases", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Concurrency.PoolRow", b =>
                 {
                     b.Property<string>("Name")
                         .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("name");
 
                     b.Property<long>("Revision")
-                        .HasColumnType("bigint")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("revision");
 
                     b.HasKey("Name")
                         .HasName("pk_pools");
 
-                    b.ToTable("pools", "workflow_engine");
+                    b.ToTable("pools", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.Workflow", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
-                    b.Property<DateTimeOffset>("CreatedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("created_at");
 
                     b.Property<Guid?>("CreatedBy")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("created_by");
 
-                    b.Property<DateTimeOffset?>("DeletedAt")
+                    b.Property<long?>("DeletedAt")
                         .IsConcurrencyToken()
-                        .HasColumnType("timestamp with time zone")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("deleted_at");
 
                     b.Property<Guid?>("DeletedBy")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("deleted_by");
 
                     b.Property<string>("Description")
                         .HasMaxLength(2000)
-                        .HasColumnType("character varying(2000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("description");
 
                     b.Property<int>("LatestVersion")
                         .IsConcurrencyToken()
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("latest_version");
 
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("name");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("project_id");
 
-                    b.Property<DateTimeOffset>("UpdatedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("updated_at");
 
                     b.HasKey("Id")
@@ -200,46 +194,46 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasDatabaseName("ix_workflows_project_id_name")
                         .HasFilter("deleted_at IS NULL");
 
-                    b.ToTable("workflows", "workflow_engine");
+                    b.ToTable("workflows", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
                     b.Property<string>("ContentHash")
                         .IsRequired()
                         .HasMaxLength(64)
-                        .HasColumnType("character varying(64)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("content_hash");
 
-                    b.Property<DateTimeOffset>("CreatedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("created_at");
 
                     b.Property<Guid?>("CreatedBy")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("created_by");
 
                     b.Property<string>("Definition")
                         .IsRequired()
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("definition");
 
                     b.Property<string>("SourceFormat")
                         .IsRequired()
                         .HasMaxLength(8)
-                        .HasColumnType("character varying(8)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("source_format");
 
                     b.Property<int>("Version")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("version");
 
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("workflow_id");
 
                     b.HasKey("Id")
@@ -249,81 +243,81 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .IsUnique()
                         .HasDatabaseName("ix_workflow_versions_workflow_id_version");
 
-                    b.ToTable("workflow_versions", "workflow_engine");
+                    b.ToTable("workflow_versions", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.ApprovalRequest", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
                     b.Property<string>("Approvers")
                         .IsRequired()
                         .HasMaxLength(8000)
-                        .HasColumnType("character varying(8000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("approvers");
 
                     b.Property<Guid>("AttemptId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("attempt_id");
 
                     b.Property<string>("Comment")
                         .HasMaxLength(2000)
-                        .HasColumnType("character varying(2000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("comment");
 
-                    b.Property<DateTimeOffset?>("DecidedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("DecidedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("decided_at");
 
                     b.Property<Guid?>("DecidedBy")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("decided_by");
 
                     b.Property<string>("DecidedByName")
                         .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("decided_by_name");
 
                     b.Property<string>("Message")
                         .IsRequired()
                         .HasMaxLength(2000)
-                        .HasColumnType("character varying(2000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("message");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("project_id");
 
-                    b.Property<DateTimeOffset>("RequestedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("RequestedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("requested_at");
 
                     b.Property<string>("Roles")
                         .IsRequired()
                         .HasMaxLength(1000)
-                        .HasColumnType("character varying(1000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("roles");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("run_id");
 
                     b.Property<Guid>("RunStepId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("run_step_id");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("state");
 
                     b.Property<string>("StepId")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("step_id");
 
                     b.HasKey("Id")
@@ -339,74 +333,74 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("ProjectId", "State")
                         .HasDatabaseName("ix_approvals_project_id_state");
 
-                    b.ToTable("approvals", "workflow_engine");
+                    b.ToTable("approvals", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
                     b.Property<int>("Attempts")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("attempts");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
-                        .HasColumnType("character varying(4000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("error");
 
-                    b.Property<DateTimeOffset?>("FinishedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("finished_at");
 
                     b.Property<int>("Ordinal")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("ordinal");
 
                     b.Property<string>("Outputs")
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("outputs");
 
-                    b.Property<DateTimeOffset?>("OverriddenAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("OverriddenAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("overridden_at");
 
                     b.Property<string>("OverriddenBy")
                         .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("overridden_by");
 
                     b.Property<string>("OverrideComment")
                         .HasMaxLength(2000)
-                        .HasColumnType("character varying(2000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("override_comment");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("run_id");
 
-                    b.Property<DateTimeOffset?>("StartedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("started_at");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("state");
 
                     b.Property<string>("StepId")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("step_id");
 
                     b.Property<string>("Type")
                         .IsRequired()
                         .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("type");
 
                     b.HasKey("Id")
@@ -416,69 +410,69 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .IsUnique()
                         .HasDatabaseName("ix_run_steps_run_id_step_id");
 
-                    b.ToTable("run_steps", "workflow_engine");
+                    b.ToTable("run_steps", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
-                        .HasColumnType("character varying(4000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("error");
 
-                    b.Property<DateTimeOffset?>("FinishedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("finished_at");
 
-                    b.Property<DateTimeOffset?>("LeaseExpiresAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("LeaseExpiresAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("lease_expires_at");
 
                     b.Property<string>("LeaseOwner")
                         .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("lease_owner");
 
                     b.Property<int>("Number")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("number");
 
                     b.Property<string>("Pool")
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("pool");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("run_id");
 
                     b.Property<Guid>("RunStepId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("run_step_id");
 
-                    b.Property<DateTimeOffset>("ScheduledFor")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("ScheduledFor")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("scheduled_for");
 
                     b.Property<string>("Signal")
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("signal");
 
-                    b.Property<DateTimeOffset?>("StartedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("started_at");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("state");
 
                     b.Property<string>("SuspendState")
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("suspend_state");
 
                     b.HasKey("Id")
@@ -499,37 +493,37 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .IsUnique()
                         .HasDatabaseName("ix_step_attempts_run_step_id_number");
 
-                    b.ToTable("step_attempts", "workflow_engine");
+                    b.ToTable("step_attempts", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
                 {
                     b.Property<Guid>("AttemptId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("attempt_id");
 
                     b.Property<int>("Sequence")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("sequence");
 
-                    b.Property<DateTimeOffset>("At")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("at");
 
                     b.Property<string>("Level")
                         .IsRequired()
                         .HasMaxLength(8)
-                        .HasColumnType("character varying(8)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("level");
 
                     b.Property<string>("Message")
                         .IsRequired()
                         .HasMaxLength(4000)
-                        .HasColumnType("character varying(4000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("message");
 
                     b.Property<Guid>("RunId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("run_id");
 
                     b.HasKey("AttemptId", "Sequence")
@@ -538,95 +532,99 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("RunId")
                         .HasDatabaseName("ix_step_logs_run_id");
 
-                    b.ToTable("step_logs", "workflow_engine");
+                    b.ToTable("step_logs", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Runs.WorkflowRun", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
-                    b.Property<DateTimeOffset>("CreatedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("created_at");
 
                     b.Property<Guid?>("CreatedBy")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("created_by");
 
-                    b.Property<DateTimeOffset?>("DeadlineAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("DeadlineAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("deadline_at");
 
                     b.Property<string>("Error")
                         .HasMaxLength(4000)
-                        .HasColumnType("character varying(4000)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("error");
 
-                    b.Property<DateTimeOffset?>("FinishedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("finished_at");
 
                     b.Property<string>("Parameters")
                         .IsRequired()
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("parameters");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("project_id");
 
                     b.Property<long>("Revision")
                         .IsConcurrencyToken()
-                        .HasColumnType("bigint")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("revision");
 
-                    b.Property<DateTimeOffset?>("ScheduledAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("ScheduledAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("scheduled_at");
 
-                    b.Property<DateTimeOffset?>("StartedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("started_at");
 
                     b.Property<string>("State")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("state");
 
                     b.Property<string>("Trigger")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("trigger");
 
                     b.Property<string>("TriggerKey")
                         .HasMaxLength(100)
-                        .HasColumnType("character varying(100)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("trigger_key");
 
                     b.Property<int>("Version")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("version");
 
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("workflow_id");
 
                     b.Property<string>("WorkflowName")
                         .IsRequired()
                         .HasMaxLength(63)
-                        .HasColumnType("character varying(63)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("workflow_name");
 
                     b.Property<Guid>("WorkflowVersionId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("workflow_version_id");
 
                     b.HasKey("Id")
                         .HasName("pk_runs");
+
+                    b.HasIndex("State")
+                        .HasDatabaseName("ix_runs_active")
+                        .HasFilter("state IN ('waiting', 'queued', 'running')");
 
                     b.HasIndex("ProjectId", "CreatedAt")
                         .HasDatabaseName("ix_runs_project_id_created_at");
@@ -641,59 +639,59 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("ProjectId", "WorkflowName", "State")
                         .HasDatabaseName("ix_runs_project_id_workflow_name_state");
 
-                    b.ToTable("runs", "workflow_engine");
+                    b.ToTable("runs", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Schedules.WorkflowSchedule", b =>
                 {
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("workflow_id");
 
                     b.Property<bool>("CatchUp")
-                        .HasColumnType("boolean")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("catch_up");
 
                     b.Property<string>("Cron")
                         .IsRequired()
                         .HasMaxLength(200)
-                        .HasColumnType("character varying(200)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("cron");
 
-                    b.Property<DateTimeOffset?>("LastFireAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("LastFireAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("last_fire_at");
 
-                    b.Property<DateTimeOffset?>("NextFireAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long?>("NextFireAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("next_fire_at");
 
                     b.Property<string>("Overlap")
                         .IsRequired()
                         .HasMaxLength(16)
-                        .HasColumnType("character varying(16)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("overlap");
 
                     b.Property<bool>("Paused")
-                        .HasColumnType("boolean")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("paused");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("project_id");
 
                     b.Property<int>("SkippedFires")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("skipped_fires");
 
                     b.Property<string>("TimeZone")
                         .IsRequired()
                         .HasMaxLength(100)
-                        .HasColumnType("character varying(100)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("time_zone");
 
-                    b.Property<DateTimeOffset>("UpdatedAt")
-                        .HasColumnType("timestamp with time zone")
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("updated_at");
 
                     b.HasKey("WorkflowId")
@@ -702,36 +700,36 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("NextFireAt")
                         .HasDatabaseName("ix_schedules_next_fire_at");
 
-                    b.ToTable("schedules", "workflow_engine");
+                    b.ToTable("schedules", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Triggers.EventTriggerRow", b =>
                 {
                     b.Property<Guid>("Id")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("id");
 
                     b.Property<string>("EventType")
                         .IsRequired()
                         .HasMaxLength(300)
-                        .HasColumnType("character varying(300)")
+                        .HasColumnType("TEXT")
                         .HasColumnName("event_type");
 
                     b.Property<int>("Ordinal")
-                        .HasColumnType("integer")
+                        .HasColumnType("INTEGER")
                         .HasColumnName("ordinal");
 
                     b.Property<Guid>("ProjectId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("project_id");
 
                     b.Property<string>("Rule")
                         .IsRequired()
-                        .HasColumnType("text")
+                        .HasColumnType("TEXT")
                         .HasColumnName("rule");
 
                     b.Property<Guid>("WorkflowId")
-                        .HasColumnType("uuid")
+                        .HasColumnType("TEXT")
                         .HasColumnName("workflow_id");
 
                     b.HasKey("Id")
@@ -743,7 +741,7 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                     b.HasIndex("WorkflowId")
                         .HasDatabaseName("ix_event_triggers_workflow_id");
 
-                    b.ToTable("event_triggers", "workflow_engine");
+                    b.ToTable("event_triggers", (string)null);
                 });
 
             modelBuilder.Entity("MlPlatform.Workflows.Domain.WorkflowVersion", b =>
