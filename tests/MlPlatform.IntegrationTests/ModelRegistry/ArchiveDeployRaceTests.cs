@@ -231,4 +231,25 @@ public sealed class ArchiveDeployRaceTests(ArchiveDeployHostsFixture hosts, ITes
         var answer = await PredictionApi.Infer(api.Maintainer, endpoint, PredictionApi.V2Body([1f, 2f, 3f]), variant: "b");
         answer.StatusCode.ShouldBe(HttpStatusCode.OK, await answer.Content.ReadAsStringAsync());
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_version_served_by_an_endpoint_Then_its_lineage_lists_the_endpoint_and_archiving_is_409_until_the_endpoint_is_deleted(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api.Maintainer, api.Project, 1);
+        var endpoint = await PredictionApi.Endpoint(api, name => Spec(name, model, 1));
+        var lineagePath = $"/api/v1/projects/{api.Project}/models/{model}/versions/1/lineage";
+
+        var lineage = await Json(await api.Viewer.GetAsync(lineagePath), HttpStatusCode.OK);
+        var served = lineage.GetProperty("endpoints").EnumerateArray().Single();
+        served.GetProperty("endpoint").GetString().ShouldBe(endpoint);
+        served.GetProperty("variant").GetString().ShouldBe(model);
+        (await Problem(await Archive(api.Maintainer, api.Project, model, 1), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain(endpoint);
+
+        (await api.Maintainer.DeleteAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+
+        (await Json(await Archive(api.Maintainer, api.Project, model, 1), HttpStatusCode.OK)).GetProperty("archivedAt").ValueKind.ShouldBe(JsonValueKind.String);
+        (await Json(await api.Viewer.GetAsync(lineagePath), HttpStatusCode.OK)).GetProperty("endpoints").GetArrayLength().ShouldBe(0);
+    }
 }
