@@ -79,6 +79,33 @@ public sealed class RegisteredModelTests(ModelRegistryHostsFixture hosts) : ICla
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Given_empty_or_null_JSON_body_When_creating_updating_or_moving_an_alias_Then_400_saying_what_to_send(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var name = NewName("body");
+        await Json(await CreateModel(api.Maintainer, api.Project, name), HttpStatusCode.Created);
+        var requests = new (HttpMethod Method, string Path, string Expected)[]
+        {
+            (HttpMethod.Post, $"/api/v1/projects/{api.Project}/models", "\"name\""),
+            (HttpMethod.Put, $"/api/v1/projects/{api.Project}/models/{name}", "\"description\""),
+            (HttpMethod.Put, $"/api/v1/projects/{api.Project}/models/{name}/aliases/champion", "\"version\""),
+        };
+
+        foreach (var (method, path, expected) in requests)
+        {
+            foreach (var body in new[] { "", "null" })
+            {
+                using var request = new HttpRequestMessage(method, path) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+                var problem = await Problem(await api.Maintainer.SendAsync(request), HttpStatusCode.BadRequest);
+                problem.GetProperty("detail").GetString()!.ShouldContain(expected, customMessage: $"{method} {path} with '{body}'");
+            }
+        }
+
+        (await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{name}/aliases"), HttpStatusCode.OK)).GetArrayLength().ShouldBe(0);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Given_models_When_listing_with_prefix_tag_and_paging_Then_filtered_pages_by_name(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);

@@ -146,4 +146,88 @@ public sealed class RegistryConcurrencyTests(ModelRegistryHostsFixture hosts) : 
             }
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_alias_move_and_making_that_alias_protected_at_once_Then_one_serial_order_wins_and_no_unapproved_move_lands_after_the_protection(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        // One model per pair, each with a pending version registered by the maintainer. Odd pairs:
+        // the maintainer (no approver right) moves; even pairs: the admin (an approver) moves.
+        var names = new string[Pairs];
+        for (var i = 0; i < Pairs; i++)
+        {
+            names[i] = await ModelWithVersions(api.Maintainer, api.Project, 1);
+        }
+
+        HttpClient Mover(int i) => i % 2 == 1 ? api.Maintainer : api.Admin;
+        var answers = await Race(
+            i => Move(Mover(i), api.Project, names[i - 1], "champion", 1),
+            i => api.Admin.PutAsJsonAsync($"/api/v1/projects/{api.Project}/models/{names[i - 1]}", new { protectedAliases = new[] { "champion" } }));
+
+        for (var i = 1; i <= Pairs; i++)
+        {
+            var (move, protect) = answers[i - 1];
+            var moved = move.StatusCode == HttpStatusCode.OK;
+            var protectedNow = protect.StatusCode == HttpStatusCode.OK;
+            // Move then protect: the protection is refused (the alias is on a pending version).
+            // Protect then move: the move is refused — 403 for the maintainer, 409 (pending) for the approver.
+            (moved ^ protectedNow).ShouldBeTrue($"pair {i}: move {move.StatusCode}, protect {protect.StatusCode}");
+            if (moved)
+            {
+                (await Problem(protect, HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("approved");
+            }
+            else
+            {
+                await Problem(move, i % 2 == 1 ? HttpStatusCode.Forbidden : HttpStatusCode.Conflict);
+            }
+
+            var model = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{names[i - 1]}"), HttpStatusCode.OK);
+            model.GetProperty("protectedAliases").EnumerateArray().Select(a => a.GetString()).Contains("champion").ShouldBe(protectedNow, $"pair {i}");
+            // The alias exists exactly when the move won, and then only that one move is in its history.
+            (await History(api, names[i - 1], "champion")).Count.ShouldBe(moved ? 1 : 0, $"pair {i}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_alias_delete_by_a_maintainer_and_making_that_alias_protected_at_once_Then_no_unauthorized_delete_lands_after_the_protection(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        // Each model's champion points at an approved version, so protecting it is allowed.
+        var names = new string[Pairs];
+        for (var i = 0; i < Pairs; i++)
+        {
+            names[i] = await ModelWithVersions(api.Maintainer, api.Project, 1);
+            await Json(await Decide(api.Admin, api.Project, names[i], 1, "approve"), HttpStatusCode.OK);
+            await Json(await Move(api.Maintainer, api.Project, names[i], "champion", 1), HttpStatusCode.OK);
+        }
+
+        var answers = await Race(
+            i => api.Maintainer.DeleteAsync($"/api/v1/projects/{api.Project}/models/{names[i - 1]}/aliases/champion"),
+            i => api.Admin.PutAsJsonAsync($"/api/v1/projects/{api.Project}/models/{names[i - 1]}", new { protectedAliases = new[] { "champion" } }));
+
+        for (var i = 1; i <= Pairs; i++)
+        {
+            var (delete, protect) = answers[i - 1];
+            await Json(protect, HttpStatusCode.OK);
+            var history = await History(api, names[i - 1], "champion");
+            if (delete.StatusCode == HttpStatusCode.NoContent)
+            {
+                // Delete, then protect: allowed in that order only; the deletion is in the history,
+                // timed (under the model row's lock) no later than the protection.
+                history.Count.ShouldBe(2, $"pair {i}");
+                history[1].GetProperty("toVersion").ValueKind.ShouldBe(JsonValueKind.Null);
+                var model = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{names[i - 1]}"), HttpStatusCode.OK);
+                history[1].GetProperty("movedAt").GetDateTimeOffset().ShouldBeLessThanOrEqualTo(model.GetProperty("updatedAt").GetDateTimeOffset(), $"pair {i}");
+            }
+            else
+            {
+                // Protect, then delete: the maintainer may not delete a protected alias.
+                await Problem(delete, HttpStatusCode.Forbidden);
+                history.Count.ShouldBe(1, $"pair {i}");
+                (await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{names[i - 1]}/aliases/champion")).StatusCode.ShouldBe(HttpStatusCode.OK);
+            }
+        }
+    }
 }

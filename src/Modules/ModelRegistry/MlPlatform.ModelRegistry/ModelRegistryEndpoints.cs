@@ -28,8 +28,10 @@ public static class ModelRegistryEndpoints
             .WithTags("ModelRegistry")
             .RequireAuthorization(PlatformPolicies.Authenticated);
 
-        models.MapPost("/", async Task<Created<ModelDto>> (string project, CreateModelRequest body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+        // Bodies are optional in the signatures so that an empty or `null` body gets our message, not the framework's.
+        models.MapPost("/", async Task<Created<ModelDto>> (string project, CreateModelRequest? body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
             {
+                body = body ?? throw new BadRequestException("Send a JSON body {\"name\": ..., \"description\", \"tags\", \"protectedAliases\"} (only the name is required).");
                 var model = await mediator.Send(new CreateModel(user, project, body.Name ?? string.Empty, body.Description, body.Tags ?? [], body.ProtectedAliases ?? []), ct);
                 // Project and model names are checked against safe character sets, so they are safe in a header.
                 return TypedResults.Created($"/api/v1/projects/{model.Project}/models/{model.Name}", model);
@@ -51,8 +53,11 @@ public static class ModelRegistryEndpoints
             .WithSummary("A registered model")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        models.MapPut("/{name}", async Task<Ok<ModelDto>> (string project, string name, UpdateModelRequest body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
-                TypedResults.Ok(await mediator.Send(new UpdateModel(user, project, name, body.Description, body.Tags, body.ProtectedAliases), ct)))
+        models.MapPut("/{name}", async Task<Ok<ModelDto>> (string project, string name, UpdateModelRequest? body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+            {
+                body = body ?? throw new BadRequestException("Send a JSON body with any of \"description\", \"tags\", \"protectedAliases\" (absent fields stay as they are).");
+                return TypedResults.Ok(await mediator.Send(new UpdateModel(user, project, name, body.Description, body.Tags, body.ProtectedAliases), ct));
+            })
             .WithSummary("Change a model's description, tags (Maintainer) or protected aliases (approver); absent fields stay")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status403Forbidden)
@@ -140,9 +145,9 @@ public static class ModelRegistryEndpoints
             .WithSummary("Every move of an alias, oldest first")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
-        models.MapPut("/{name}/aliases/{alias}", async Task<Ok<AliasDto>> (string project, string name, string alias, MoveAliasRequest body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+        models.MapPut("/{name}/aliases/{alias}", async Task<Ok<AliasDto>> (string project, string name, string alias, MoveAliasRequest? body, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
             {
-                if (body.Version is not { } version)
+                if (body?.Version is not { } version)
                 {
                     throw new BadRequestException("Send {\"version\": N}.");
                 }

@@ -25,6 +25,7 @@ public sealed class ModelRegistryModule : Module<ModelRegistryDbContext>
         // Uncached on purpose: Predictions resolves an alias when it follows AliasMoved, and must see the move.
         services.AddScoped<IModelVersionResolver, ModelVersionResolver>();
         services.AddScoped<IModelVersionMetrics, ModelVersionMetrics>();
+        services.AddScoped<IModelVersionServingClaim, ModelVersionServingClaim>();
         services.AddScoped<IModelLineageQuery, ModelLineageQuery>();
         services.AddScoped<VersionLookupCacheInvalidation>();
         services.AddScoped<IIntegrationEventHandler<AliasMoved>>(sp => sp.GetRequiredService<VersionLookupCacheInvalidation>());

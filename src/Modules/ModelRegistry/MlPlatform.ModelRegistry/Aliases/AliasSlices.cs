@@ -41,6 +41,44 @@ internal static class AliasRules
         return (access, model);
     }
 
+    /// <summary>
+    /// Opens the move's transaction by locking the model row on the protection rules the move was
+    /// judged on: a no-op UPDATE WHERE the protected aliases are still the ones read. False when
+    /// they changed since (judge again). A change of the protected aliases (UpdateModel) takes the
+    /// same row first and only then looks at the aliases, so the two serialize either way:
+    /// - the change locks first: on PostgreSQL this UPDATE waits for its commit and then finds the
+    ///   protection changed (0 rows); on SQLite writers take turns and the WHERE misses the same way;
+    ///   so no move judged on the old rules lands after the change;
+    /// - the move locks first: the change waits, then reads the aliases with the move committed
+    ///   (a new statement sees it under READ COMMITTED) and refuses to protect an alias that now
+    ///   points at a version not approved (409).
+    /// </summary>
+    public static async Task<bool> LockProtectionAsync(ModelRegistryDbContext db, RegisteredModel model, CancellationToken cancellationToken) =>
+        await db.Models
+            .Where(m => m.Id == model.Id && m.ProtectedAliases == model.ProtectedAliases)
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.ProtectedAliases, m => m.ProtectedAliases), cancellationToken) == 1;
+
+    /// <summary>
+    /// Reads the model again after <see cref="LockProtectionAsync"/> failed. An alias that became
+    /// protected needs the caller's approver right (<paramref name="reauthorize"/>; 403 without).
+    /// </summary>
+    public static async Task<RegisteredModel> RejudgeAsync(
+        ModelRegistryDbContext db, RegisteredModel model, string alias, Func<CancellationToken, Task>? reauthorize, CancellationToken cancellationToken)
+    {
+        var fresh = await ModelLookup.FindAsync(db, model.ProjectId, model.Name, cancellationToken);
+        if (fresh.Id != model.Id)
+        {
+            throw new NotFoundException("Model", model.Name);
+        }
+
+        if (fresh.IsProtected(alias) && !model.IsProtected(alias) && reauthorize is not null)
+        {
+            await reauthorize(cancellationToken);
+        }
+
+        return fresh;
+    }
+
     public static async Task<long> NextRevisionAsync(ModelRegistryDbContext db, Guid modelId, string alias, CancellationToken cancellationToken) =>
         (await db.AliasHistory.Where(h => h.ModelId == modelId && h.Alias == alias).MaxAsync(h => (long?)h.Revision, cancellationToken) ?? 0) + 1;
 
@@ -71,21 +109,40 @@ public sealed class MoveAliasHandler(ModelRegistryDbContext db, IProjectAuthoriz
     public async ValueTask<AliasDto> Handle(MoveAlias command, CancellationToken cancellationToken)
     {
         var (access, model) = await AliasRules.AuthorizeAsync(db, authorizer, command.Caller, command.Project, command.Name, command.Alias, cancellationToken);
-        return await AliasMover.MoveAsync(db, clock, cache, access.ProjectId, access.ProjectName, model, command.Alias, command.Version, command.Caller.SubjectId(), cancellationToken);
+        return await AliasMover.MoveAsync(db, clock, cache, access.ProjectId, access.ProjectName, model, command.Alias, command.Version, command.Caller.SubjectId(), cancellationToken,
+            async ct => await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Approve, ct));
     }
 }
 
-/// <summary>The move itself, shared by the API (after its authorization) and the model.promote step.</summary>
+/// <summary>
+/// The move itself, shared by the API (after its authorization) and the model.promote step.
+/// <c>reauthorize</c> is called when the alias became protected after the caller was authorized
+/// (the API asks for the approver right again; the step's right is the version's approval).
+/// </summary>
 internal static class AliasMover
 {
     public static async Task<AliasDto> MoveAsync(
         ModelRegistryDbContext db, TimeProvider clock, VersionLookupCache cache, Guid projectId, string projectName, RegisteredModel model,
-        string aliasName, int versionNumber, Guid? caller, CancellationToken cancellationToken)
+        string aliasName, int versionNumber, Guid? caller, CancellationToken cancellationToken, Func<CancellationToken, Task>? reauthorize = null)
     {
-        var isProtected = model.IsProtected(aliasName);
         for (var attempt = 1; ; attempt++)
         {
             db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            if (!await AliasRules.LockProtectionAsync(db, model, cancellationToken))
+            {
+                // The protected aliases changed since the caller was judged: judge again on the new rules.
+                await transaction.RollbackAsync(cancellationToken);
+                model = await AliasRules.RejudgeAsync(db, model, aliasName, reauthorize, cancellationToken);
+                if (attempt >= AliasRules.MaxAttempts)
+                {
+                    throw new ConflictException($"The protected aliases of '{model.Name}' are being changed at this moment; try again.");
+                }
+
+                continue;
+            }
+
+            var isProtected = model.IsProtected(aliasName);
             // Read (tracked) on every attempt: the move is judged on the version's state at this
             // read, and its row version is written below, so an archive or decision committed after
             // this read makes the save fail and the next attempt judge again.
@@ -132,11 +189,13 @@ internal static class AliasMover
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
                 cache.Invalidate(model.Id);
                 return new AliasDto(alias.Alias, alias.Version, alias.Revision, isProtected, alias.UpdatedAt, alias.UpdatedBy);
             }
             catch (DbUpdateException) when (attempt < AliasRules.MaxAttempts)
             {
+                await transaction.RollbackAsync(cancellationToken);
                 await AliasRules.BackOffAsync(attempt, cancellationToken);
             }
             catch (DbUpdateException)
@@ -177,6 +236,20 @@ public sealed class DeleteAliasHandler(ModelRegistryDbContext db, IProjectAuthor
         for (var attempt = 1; ; attempt++)
         {
             db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            // Judged on the protection rules it read, like a move (AliasRules.LockProtectionAsync).
+            if (!await AliasRules.LockProtectionAsync(db, model, cancellationToken))
+            {
+                await transaction.RollbackAsync(cancellationToken);
+                model = await AliasRules.RejudgeAsync(db, model, command.Alias, async ct => await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Approve, ct), cancellationToken);
+                if (attempt >= AliasRules.MaxAttempts)
+                {
+                    throw new ConflictException($"The protected aliases of '{model.Name}' are being changed at this moment; try again.");
+                }
+
+                continue;
+            }
+
             var now = ModelLookup.Now(clock);
             var alias = await db.Aliases.SingleOrDefaultAsync(a => a.ModelId == model.Id && a.Alias == command.Alias, cancellationToken)
                 ?? throw new NotFoundException("Alias", $"{model.Name}@{command.Alias}");
@@ -199,11 +272,13 @@ public sealed class DeleteAliasHandler(ModelRegistryDbContext db, IProjectAuthor
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
                 cache.Invalidate(model.Id);
                 return Unit.Value;
             }
             catch (DbUpdateException) when (attempt < AliasRules.MaxAttempts)
             {
+                await transaction.RollbackAsync(cancellationToken);
                 await AliasRules.BackOffAsync(attempt, cancellationToken);
             }
             catch (DbUpdateException)

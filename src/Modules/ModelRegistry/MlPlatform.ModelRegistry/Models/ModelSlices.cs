@@ -117,12 +117,26 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
     {
         var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
         var model = await ModelLookup.FindAsync(db, access.ProjectId, command.Name, cancellationToken, tracked: true);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         if (command.ProtectedAliases is { } protectedAliases)
         {
             var joined = string.Join('\n', protectedAliases.Distinct(StringComparer.Ordinal));
             if (joined != model.ProtectedAliases)
             {
                 await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Approve, cancellationToken);
+                // Write the new rules first (locking the model row, only over the rules read), then
+                // look at the aliases: a move judged on the old rules either committed before this
+                // UPDATE got the row, and the check below sees it, or fails its own lock on this row
+                // afterwards and is judged again (AliasRules.LockProtectionAsync). Another change of
+                // the rules since they were read: 409, not a lost update.
+                var locked = await db.Models
+                    .Where(m => m.Id == model.Id && m.ProtectedAliases == model.ProtectedAliases)
+                    .ExecuteUpdateAsync(u => u.SetProperty(m => m.ProtectedAliases, joined), cancellationToken);
+                if (locked == 0)
+                {
+                    throw new ConflictException($"The protected aliases of '{model.Name}' were changed by someone else at this moment; read them again and retry.");
+                }
+
                 await CheckNewlyProtectedAsync(model, protectedAliases, cancellationToken);
                 model.ProtectedAliases = joined;
             }
@@ -148,6 +162,7 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
         try
         {
             await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
         }
         catch (DbUpdateException)
         {

@@ -109,8 +109,20 @@ public sealed class ModelPromoteStep(IServiceScopeFactory scopes, ModelRegistryS
                 ["revision"] = moved.Revision,
             });
         }
-        catch (ConflictException ex) when (!ex.Message.Contains("being moved by others", StringComparison.Ordinal))
+        catch (ConflictException ex) when (!ex.Message.Contains("being moved by others", StringComparison.Ordinal)
+            && !ex.Message.Contains("are being changed", StringComparison.Ordinal))
         {
+            // Made protected while the move was judged (the move lost to the protection change and
+            // was judged again): wait for the approval as above.
+            db.ChangeTracker.Clear();
+            var now = await db.Models.AsNoTracking().SingleOrDefaultAsync(m => m.Id == model.Id, cancellationToken);
+            var status = await db.ModelVersions.AsNoTracking().Where(v => v.ModelId == model.Id && v.Version == number).Select(v => v.Status).SingleOrDefaultAsync(cancellationToken);
+            if (now is not null && now.IsProtected(aliasName) && status == VersionStatus.Pending)
+            {
+                context.Log.Info($"'{aliasName}' was made protected meanwhile: waiting for an approver to approve version {number} of '{name}'.");
+                return StepResult.Suspend(context.Clock.GetUtcNow() + poll, new JsonObject { ["waitingFor"] = $"{name}/{number}" });
+            }
+
             // Rejected or archived meanwhile: a retry would meet the same answer.
             throw new StepFailedException(ex.Message, retryable: false, ex);
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.Predictions.Domain;
 using MlPlatform.Predictions.Persistence;
@@ -14,10 +15,15 @@ namespace MlPlatform.Predictions.Endpoints;
 /// Creates and changes endpoints for a project the caller was already authorized in (the API) or
 /// that a workflow run belongs to (the model.deploy step). Every variant is resolved in the registry
 /// and its model loaded and warmed before anything is stored, so a stored endpoint always serves.
+/// After the commit every newly pinned version is claimed in the registry
+/// (<see cref="IModelVersionServingClaim"/>); a version archived meanwhile makes the writer take its
+/// change back and answer 409, so an archive racing a deployment never leaves both standing (the
+/// interleavings are reasoned through on the registry's ArchiveVersionHandler).
 /// </summary>
 public sealed class EndpointWriter(
     PredictionsDbContext db,
     IModelVersionResolver resolver,
+    IModelVersionServingClaim claims,
     ModelSessions sessions,
     EndpointRouter router,
     PredictionsSettings settings,
@@ -41,7 +47,7 @@ public sealed class EndpointWriter(
             CreatedAt = now,
             Revision = 1,
         };
-        await ApplyAsync(endpoint, spec, now, caller, cancellationToken);
+        var added = await ApplyAsync(endpoint, spec, now, caller, cancellationToken);
         db.Endpoints.Add(endpoint);
         try
         {
@@ -57,7 +63,7 @@ public sealed class EndpointWriter(
             throw new ConflictException($"An endpoint named '{name}' exists already (endpoint names are unique across the server).");
         }
 
-
+        await ClaimOrTakeBackAsync(endpoint, added, before: null);
         await router.ReloadAsync(name, cancellationToken);
         return endpoint;
     }
@@ -65,9 +71,10 @@ public sealed class EndpointWriter(
     public async Task<ServingEndpoint> ReplaceAsync(ServingEndpoint endpoint, EndpointSpec spec, Guid? caller, CancellationToken cancellationToken)
     {
         var now = Now();
-        await ApplyAsync(endpoint, spec, now, caller, cancellationToken);
+        var before = new EndpointSnapshot(db.Entry(endpoint).CurrentValues.Clone(), endpoint.Variants.Select(v => (v, v.Weight)).ToList());
+        var added = await ApplyAsync(endpoint, spec, now, caller, cancellationToken);
         endpoint.Revision++;
-        await SaveAsync(endpoint, cancellationToken);
+        await SaveAsync(endpoint, cancellationToken, () => ClaimOrTakeBackAsync(endpoint, added, before));
         return endpoint;
     }
 
@@ -102,7 +109,7 @@ public sealed class EndpointWriter(
         await router.ReloadAsync(endpoint.Name, cancellationToken);
     }
 
-    private async Task SaveAsync(ServingEndpoint endpoint, CancellationToken cancellationToken)
+    private async Task SaveAsync(ServingEndpoint endpoint, CancellationToken cancellationToken, Func<Task>? afterCommit = null)
     {
         try
         {
@@ -113,11 +120,130 @@ public sealed class EndpointWriter(
             throw new ConflictException($"Endpoint '{endpoint.Name}' was changed at the same time by someone else; read it again and retry.");
         }
 
+        if (afterCommit is not null)
+        {
+            await afterCommit();
+        }
+
         // Load and warm the new table here, so the caller's 200 means the change is serving on this host.
         await router.ReloadAsync(endpoint.Name, cancellationToken);
     }
 
-    private async Task ApplyAsync(ServingEndpoint endpoint, EndpointSpec spec, DateTimeOffset now, Guid? caller, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims the versions the change newly pins; when one was archived since it was resolved, puts
+    /// the endpoint back as it was before the change (a created one is deleted) and answers 409.
+    /// Runs after the commit whatever the request's cancellation: the commit is done, the claim
+    /// must follow it.
+    /// </summary>
+    private async Task ClaimOrTakeBackAsync(ServingEndpoint endpoint, IReadOnlyList<EndpointVariant> added, EndpointSnapshot? before)
+    {
+        var refused = new List<(Guid ModelId, int Version)>();
+        string? reason = null;
+        foreach (var (modelId, model, version) in added.Select(v => (v.ModelId, v.Model, v.Version)).Distinct())
+        {
+            if (!await claims.ClaimAsync(endpoint.ProjectId, modelId, version, CancellationToken.None))
+            {
+                refused.Add((modelId, version));
+                reason ??= $"version {version} of '{model}' was archived while the endpoint was being written and cannot be served";
+            }
+        }
+
+        if (refused.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (before is null)
+            {
+                db.Endpoints.Remove(endpoint);
+            }
+            else
+            {
+                before.Restore(db, endpoint);
+            }
+
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Someone changed the endpoint in the meantime: take off whatever still pins a refused version.
+            await RemovePinsAsync(endpoint.Id, refused);
+        }
+
+        await router.ReloadAsync(endpoint.Name, CancellationToken.None);
+        throw new ConflictException($"Endpoint '{endpoint.Name}': {reason}; the change was not made.");
+    }
+
+    private async Task RemovePinsAsync(Guid endpointId, List<(Guid ModelId, int Version)> refused)
+    {
+        for (var attempt = 1; attempt <= 10; attempt++)
+        {
+            db.ChangeTracker.Clear();
+            var current = await db.Endpoints.Include(e => e.Variants).SingleOrDefaultAsync(e => e.Id == endpointId, CancellationToken.None);
+            var pins = current?.Variants.Where(v => refused.Contains((v.ModelId, v.Version))).ToList() ?? [];
+            if (current is null || pins.Count == 0)
+            {
+                return;
+            }
+
+            if (current.Variants.All(v => v.Shadow || pins.Contains(v)))
+            {
+                db.Endpoints.Remove(current);
+            }
+            else
+            {
+                foreach (var pin in pins)
+                {
+                    current.Variants.Remove(pin);
+                    db.Variants.Remove(pin);
+                }
+
+                current.Revision++;
+            }
+
+            try
+            {
+                await db.SaveChangesAsync(CancellationToken.None);
+                return;
+            }
+            catch (DbUpdateConcurrencyException)
+            {
+                // Changed again: look once more.
+            }
+        }
+    }
+
+    /// <summary>An endpoint's values and variants (with their weights) before a change, to put back.</summary>
+    private sealed record EndpointSnapshot(PropertyValues Values, List<(EndpointVariant Variant, int Weight)> Variants)
+    {
+        public void Restore(PredictionsDbContext db, ServingEndpoint endpoint)
+        {
+            var committed = endpoint.Revision;
+            db.Entry(endpoint).CurrentValues.SetValues(Values);
+            // A new revision, so hosts that loaded the change reload; saved only over the change itself.
+            endpoint.Revision = committed + 1;
+            foreach (var variant in endpoint.Variants.Where(v => !Variants.Any(s => s.Variant == v)).ToList())
+            {
+                endpoint.Variants.Remove(variant);
+                db.Variants.Remove(variant);
+            }
+
+            foreach (var (variant, weight) in Variants)
+            {
+                variant.Weight = weight;
+                if (!endpoint.Variants.Contains(variant))
+                {
+                    endpoint.Variants.Add(variant);
+                    db.Variants.Add(variant);
+                }
+            }
+        }
+    }
+
+    /// <summary>Applies the spec to the endpoint; returns the variants it adds (new pins of a model version).</summary>
+    private async Task<List<EndpointVariant>> ApplyAsync(ServingEndpoint endpoint, EndpointSpec spec, DateTimeOffset now, Guid? caller, CancellationToken cancellationToken)
     {
         endpoint.Description = spec.Description;
         endpoint.Production = spec.Production ?? false;
@@ -189,13 +315,15 @@ public sealed class EndpointWriter(
             db.Variants.Remove(gone);
         }
 
-        foreach (var added in next.Where(x => !endpoint.Variants.Contains(x)))
+        var added = next.Where(x => !endpoint.Variants.Contains(x)).ToList();
+        foreach (var variant in added)
         {
-            endpoint.Variants.Add(added);
-            db.Variants.Add(added);
+            endpoint.Variants.Add(variant);
+            db.Variants.Add(variant);
         }
 
         CheckWeights(endpoint.Variants.Where(x => !x.Shadow).Select(x => (x.Name, x.Weight)).ToList());
+        return added;
     }
 
     /// <summary>Rejected versions are never served; production endpoints take approved ones only (unless configured otherwise).</summary>
