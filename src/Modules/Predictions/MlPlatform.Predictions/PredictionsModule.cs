@@ -32,6 +32,7 @@ public sealed class PredictionsModule : Module<PredictionsDbContext>
         services.AddSingleton<BatchPredictor>();
         services.AddSingleton<BatchJobs>();
         services.AddHostedService<EndpointRefresher>();
+        services.AddHostedService<EndpointChangeFollower>();
         services.AddHostedService<BatchJobSweeper>();
         services.AddScoped<EndpointWriter>();
         services.AddScoped<IModelVersionServing, ModelVersionServing>();

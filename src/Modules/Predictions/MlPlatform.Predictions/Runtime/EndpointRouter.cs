@@ -90,6 +90,19 @@ public sealed partial class EndpointRouter(
         }
     }
 
+    /// <summary>
+    /// Another host (or this one) created, changed or deleted the endpoint: rebuild this host's table
+    /// if it has one (a no-op when it already serves that revision), and forget that the name was missing.
+    /// </summary>
+    public async Task ChangedAsync(string name, CancellationToken cancellationToken)
+    {
+        _missing.TryRemove(name, out _);
+        if (_tables.ContainsKey(name))
+        {
+            await ReloadAsync(name, cancellationToken);
+        }
+    }
+
     /// <summary>Drops a table and unloads the models that no other table uses.</summary>
     private void Retire(EndpointRuntime old)
     {

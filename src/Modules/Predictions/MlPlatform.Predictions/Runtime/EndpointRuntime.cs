@@ -421,8 +421,10 @@ public sealed class MicroBatcher
         var pending = new Pending(model, inputs, inputs[0].Rows, System.Diagnostics.Stopwatch.GetTimestamp(), new TaskCompletionSource<TensorData[]>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_channel.Writer.TryWrite(pending))
         {
+            // The table this request picked was replaced a moment ago and its queue has stopped:
+            // run alone on the model it holds rather than fail a request during a hot change.
             Interlocked.Decrement(ref _queued);
-            throw new TooManyRequestsException(TimeSpan.FromSeconds(1), $"Endpoint '{_endpoint}' is being reconfigured; try again.");
+            return Task.FromResult(InferenceRunner.Run(model, inputs, null));
         }
 
         return pending.Result.Task;
