@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.ML.OnnxRuntime;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
 
@@ -218,13 +219,13 @@ public static class V2Codec
         at = $"input '{name}'";
         if (!input.TryGetProperty("datatype", out var dt) || dt.ValueKind != JsonValueKind.String)
         {
-            throw new BadRequestException($"{at}: 'datatype' is required (FP32, FP64, INT32, INT64, BOOL or BYTES).");
+            throw new BadRequestException($"{at}: 'datatype' is required ({Datatypes.Names}).");
         }
 
         var datatype = dt.GetString()!;
         if (!Datatypes.Supported(datatype))
         {
-            throw new BadRequestException($"{at}: datatype '{datatype}' is not supported; use FP32, FP64, INT32, INT64, BOOL or BYTES.");
+            throw new BadRequestException($"{at}: datatype '{datatype}' is not a tensor datatype of the protocol; use {Datatypes.Names}.");
         }
 
         if (!input.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
@@ -257,6 +258,11 @@ public static class V2Codec
         if (count > maxElements)
         {
             throw new BadRequestException($"{at}: shape [{string.Join(",", shape)}] holds {count} elements, more than the body can carry.");
+        }
+
+        if (input.TryGetProperty("parameters", out var tp) && tp.ValueKind == JsonValueKind.Object && tp.TryGetProperty("binary_data_size", out _))
+        {
+            throw new BadRequestException($"{at}: binary tensor data (binary_data_size) is not supported; send the values in 'data' as JSON.");
         }
 
         if (!input.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
@@ -299,22 +305,38 @@ public static class V2Codec
                 case double[] d:
                     d[n] = Number(element, at, n);
                     break;
-                case int[] x:
-                    x[n] = element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out var i32) ? i32 : throw NotA("32-bit integer", at, n, element);
-                    break;
-                case long[] l:
-                    l[n] = element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var i64) ? i64 : throw NotA("64-bit integer", at, n, element);
-                    break;
                 case bool[] b:
+                    // true/false, and 0/1 as numpy-based clients write booleans.
                     b[n] = element.ValueKind switch
                     {
                         JsonValueKind.True => true,
                         JsonValueKind.False => false,
+                        JsonValueKind.Number when element.TryGetInt32(out var bit) && bit is 0 or 1 => bit == 1,
                         _ => throw NotA("boolean", at, n, element),
                     };
                     break;
                 case string[] s:
                     s[n] = element.ValueKind == JsonValueKind.String ? element.GetString()! : throw NotA("string", at, n, element);
+                    break;
+                case Float16[] or BFloat16[] when element.ValueKind == JsonValueKind.String:
+                    // "NaN"/"Infinity" as for FP32 (then refused or not by the NaN/Inf policy).
+                    var special = (float)Number(element, at, n);
+                    if (values is Float16[] h)
+                    {
+                        h[n] = (Float16)special;
+                    }
+                    else
+                    {
+                        ((BFloat16[])values)[n] = (BFloat16)special;
+                    }
+
+                    break;
+                default:
+                    if (!TensorValues.TrySet(values, n, element))
+                    {
+                        throw NotA(TensorValues.Kind(values), at, n, element);
+                    }
+
                     break;
             }
 

@@ -35,6 +35,11 @@ public sealed partial class EndpointChangeFollower(
 
     private static readonly string TypeName = IntegrationEventTypes.NameOf(typeof(EndpointChanged));
 
+    private volatile bool _reachable = true;
+
+    /// <summary>False while the last read of the module's database failed (V2 server readiness).</summary>
+    public bool DatabaseReachable => _reachable;
+
     /// <summary>Rows acted on, kept while they are inside the look-back window.</summary>
     private readonly Dictionary<Guid, DateTimeOffset> _seen = [];
 
@@ -48,9 +53,11 @@ public sealed partial class EndpointChangeFollower(
                 try
                 {
                     await FollowAsync(stoppingToken);
+                    _reachable = true;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
+                    _reachable = false;
                     // The database is away for a moment: the tables keep serving, the next tick tries again.
                     LogFollowFailed(logger, ex);
                 }

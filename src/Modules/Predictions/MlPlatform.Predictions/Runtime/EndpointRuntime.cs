@@ -311,21 +311,17 @@ public sealed class ResponseCache(int maxEntries, long maxBytes)
                 buffer.Write(BitConverter.GetBytes(d));
             }
 
-            switch (input.Data)
+            if (input.Data is string[] s)
             {
-                case float[] f: buffer.Write(MemoryMarshal.AsBytes(f.AsSpan())); break;
-                case double[] d: buffer.Write(MemoryMarshal.AsBytes(d.AsSpan())); break;
-                case int[] i: buffer.Write(MemoryMarshal.AsBytes(i.AsSpan())); break;
-                case long[] l: buffer.Write(MemoryMarshal.AsBytes(l.AsSpan())); break;
-                case bool[] b: buffer.Write(MemoryMarshal.AsBytes(b.AsSpan())); break;
-                case string[] s:
-                    foreach (var x in s)
-                    {
-                        buffer.Write(Encoding.UTF8.GetBytes(x));
-                        buffer.WriteByte(0);
-                    }
-
-                    break;
+                foreach (var x in s)
+                {
+                    buffer.Write(Encoding.UTF8.GetBytes(x));
+                    buffer.WriteByte(0);
+                }
+            }
+            else
+            {
+                buffer.Write(TensorValues.AsBytes(input.Data));
             }
         }
 
@@ -336,7 +332,7 @@ public sealed class ResponseCache(int maxEntries, long maxBytes)
 
     public void Add(CacheKey key, TensorData[] outputs)
     {
-        var size = key.Bytes.Length + outputs.Sum(o => (long)Buffer.ByteLength(o.Data is string[] ? new byte[o.Data.Length * 16] : o.Data));
+        var size = key.Bytes.Length + outputs.Sum(o => TensorValues.ByteSize(o.Data));
         if (size > maxBytes / 4)
         {
             return; // One answer may not take a quarter of the cache.
@@ -350,7 +346,7 @@ public sealed class ResponseCache(int maxEntries, long maxBytes)
                 break;
             }
 
-            Interlocked.Add(ref _bytes, -(victim.Bytes.Length + removed.Sum(o => (long)Buffer.ByteLength(o.Data is string[] ? new byte[o.Data.Length * 16] : o.Data))));
+            Interlocked.Add(ref _bytes, -(victim.Bytes.Length + removed.Sum(o => TensorValues.ByteSize(o.Data))));
         }
 
         if (_entries.TryAdd(key, outputs))
