@@ -277,14 +277,18 @@ public static class TensorBinding
     /// <summary>Throws a 400 naming the first problem: unknown, missing or duplicate inputs, datatype, rank, dimension, element count, NaN/Inf.</summary>
     public static void Validate(ModelSignature signature, IReadOnlyList<TensorData> inputs, bool rejectNonFinite)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var input in inputs)
+        // Inputs are few: scans, not a set allocated per request.
+        for (var k = 0; k < inputs.Count; k++)
         {
+            var input = inputs[k];
             var spec = signature.Input(input.Name)
                 ?? throw new BadRequestException($"Unknown input '{input.Name}'; the model's inputs are: {string.Join(", ", signature.Inputs.Select(i => i.Name))}.");
-            if (!seen.Add(input.Name))
+            for (var j = 0; j < k; j++)
             {
-                throw new BadRequestException($"Input '{input.Name}' is given twice.");
+                if (inputs[j].Name == input.Name)
+                {
+                    throw new BadRequestException($"Input '{input.Name}' is given twice.");
+                }
             }
 
             if (input.Datatype != spec.Datatype)
@@ -326,11 +330,15 @@ public static class TensorBinding
             }
         }
 
-        foreach (var spec in signature.Inputs)
+        // Every given input is known and none twice, so as many inputs as the model has means none is missing.
+        if (inputs.Count != signature.Inputs.Count)
         {
-            if (!seen.Contains(spec.Name))
+            foreach (var spec in signature.Inputs)
             {
-                throw new BadRequestException($"Input '{spec.Name}' is missing; the model needs: {string.Join(", ", signature.Inputs.Select(i => i.Name))}.");
+                if (!inputs.Any(i => i.Name == spec.Name))
+                {
+                    throw new BadRequestException($"Input '{spec.Name}' is missing; the model needs: {string.Join(", ", signature.Inputs.Select(i => i.Name))}.");
+                }
             }
         }
     }
