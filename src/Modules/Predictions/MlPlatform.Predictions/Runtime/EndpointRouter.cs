@@ -227,6 +227,7 @@ public sealed partial class EndpointRouter(
 
     public void Dispose()
     {
+        PredictionMetrics.ForgetRouter(this);
         foreach (var table in _tables.Values)
         {
             table.Stop();

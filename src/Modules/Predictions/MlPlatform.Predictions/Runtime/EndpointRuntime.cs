@@ -46,6 +46,9 @@ public sealed class VariantRuntime
 
     public MicroBatcher? Batcher { get; internal set; }
 
+    /// <summary>Whether the variant's model is loaded now (it may have been unloaded for idleness or the memory budget since).</summary>
+    public bool IsLoaded => _sessions.IsLoaded(File.Sha256);
+
     public long RequestCount => Interlocked.Read(ref _requests);
 
     public long ErrorCount => Interlocked.Read(ref _errors);

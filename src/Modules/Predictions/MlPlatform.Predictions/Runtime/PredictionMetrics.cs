@@ -36,7 +36,7 @@ public static class PredictionMetrics
     public static readonly Histogram<double> ShadowDifference = Meter.CreateHistogram<double>("mlplatform.predictions.shadow.difference", description: "Largest absolute difference between the shadow's and the served outputs", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10] });
 
     private static ModelSessions? _sessions;
-    private static EndpointRouter? _router;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<EndpointRouter, byte> Routers = new();
 
     static PredictionMetrics()
     {
@@ -48,21 +48,19 @@ public static class PredictionMetrics
 
     internal static void ObserveSessions(ModelSessions sessions) => _sessions = sessions;
 
-    internal static void ObserveRouter(EndpointRouter router) => _router = router;
+    /// <summary>Every live router of the process (one per host; tests run several hosts in one process).</summary>
+    internal static void ObserveRouter(EndpointRouter router) => Routers.TryAdd(router, 0);
+
+    internal static void ForgetRouter(EndpointRouter router) => Routers.TryRemove(router, out _);
 
     /// <summary>Per endpoint and variant (and the model version it serves): 1 while its model is loaded, and that model's size.</summary>
     private static IEnumerable<Measurement<long>> VariantModels(bool bytes)
     {
-        if (_router is not { } router || _sessions is not { } sessions)
-        {
-            yield break;
-        }
-
-        foreach (var table in router.Tables)
+        foreach (var table in Routers.Keys.SelectMany(r => r.Tables))
         {
             foreach (var v in table.All)
             {
-                var loaded = sessions.IsLoaded(v.File.Sha256);
+                var loaded = v.IsLoaded;
                 yield return new Measurement<long>(
                     bytes ? (loaded ? v.File.SizeBytes : 0) : (loaded ? 1 : 0),
                     Tag("endpoint", table.Name), Tag("variant", v.Name), Tag("model", v.Model), Tag("version", v.VersionText));
