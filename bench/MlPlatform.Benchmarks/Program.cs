@@ -7,6 +7,7 @@ using MlPlatform.Benchmarks;
 //   workflow-fanout [--steps N (10000)] [--postgres "<connection string>"]
 //   validate        [--rows N] [--rounds N]
 //   predict         [--seconds N] [--rounds N]
+//   predict-path    [--iterations N]
 // With --postgres, the suite creates a database of its own on that server and drops it afterwards.
 var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, a)) ?? "auth";
 var postgres = Text(args, "--postgres");
@@ -31,8 +32,11 @@ switch (suite)
     case "predict":
         await PredictBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 5)), Option(args, "--rounds", 2));
         break;
+    case "predict-path":
+        PredictPathBenchmark.Run(Option(args, "--iterations", 200_000));
+        break;
     default:
-        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, workflow-fanout, validate, predict");
+        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, workflow-fanout, validate, predict, predict-path");
         return 2;
 }
 

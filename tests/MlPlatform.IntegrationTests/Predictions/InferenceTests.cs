@@ -26,7 +26,8 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         {
             id = "req-1",
             inputs = new[] { new { name = "x", shape = new[] { 2, 3 }, datatype = "FP32", data = Rows } },
-            outputs = new[] { new { name = "y" } },
+            parameters = new { priority = 1, client = "tests" },
+            outputs = new[] { new { name = "y", parameters = new { binary_data = false } } },
         });
 
         var body = await Json(response, HttpStatusCode.OK);
@@ -58,6 +59,10 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
 
         (await api.Anonymous.GetAsync("/v2/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await api.Anonymous.GetAsync("/v2/health/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var server = await Json(await api.Anonymous.GetAsync("/v2"), HttpStatusCode.OK);
+        server.GetProperty("name").GetString().ShouldBe("mlplatform");
+        server.GetProperty("version").GetString().ShouldNotBeNullOrEmpty();
+        server.GetProperty("extensions").ValueKind.ShouldBe(JsonValueKind.Array);
         var metadata = await Json(await api.Viewer.GetAsync($"/v2/models/{endpoint}"), HttpStatusCode.OK);
         metadata.GetProperty("name").GetString().ShouldBe(endpoint);
         metadata.GetProperty("platform").GetString().ShouldBe("onnxruntime_onnx");
@@ -106,7 +111,12 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
             data.Add(provider, "wrong shape", """{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}""");
             data.Add(provider, "wrong rank", """{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2,3]}]}""");
             data.Add(provider, "wrong datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"INT64","data":[1,2,3]}]}""");
-            data.Add(provider, "unsupported datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP16","data":[1,2,3]}]}""");
+            data.Add(provider, "datatype not the model's", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP16","data":[1,2,3]}]}""");
+            data.Add(provider, "unknown datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FLOAT","data":[1,2,3]}]}""");
+            data.Add(provider, "binary data", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","parameters":{"binary_data_size":12}}]}""");
+            data.Add(provider, "binary output", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"y","parameters":{"binary_data":true}}]}""");
+            data.Add(provider, "output without name", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{}]}""");
+            data.Add(provider, "parameters not an object", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"parameters":[1]}""");
             data.Add(provider, "too few elements", """{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[1,2,3]}]}""");
             data.Add(provider, "too many elements", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3,4]}]}""");
             data.Add(provider, "missing input", """{"inputs":[{"name":"z","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""");

@@ -85,6 +85,12 @@ public sealed class ThroughputFeatureTests(PredictionHostsFixture hosts) : IClas
         metrics.ShouldContain("mlplatform_predictions_cache_hits_total");
         metrics.ShouldContain("mlplatform_predictions_compute_duration_seconds");
         metrics.ShouldContain("mlplatform_predictions_models_loaded");
+        metrics.ShouldContain("mlplatform_predictions_queue_duration_seconds");
+        // Buckets in seconds, fine enough for sub-millisecond runs (the default ones start at 5 s).
+        metrics.ShouldContain("mlplatform_predictions_compute_duration_seconds_bucket{otel_scope_name=\"MlPlatform.Predictions\",endpoint=\"" + endpoint + "\",variant=\"" + model + "\",le=\"0.001\"}");
+        // Loaded models and their size per endpoint and variant.
+        metrics.ShouldContain("mlplatform_predictions_variant_model_loaded");
+        metrics.ShouldContain("mlplatform_predictions_variant_model_bytes");
         metrics.ShouldContain($"endpoint=\"{endpoint}\"");
     }
 }

@@ -24,7 +24,12 @@ public sealed class PredictionsModule : Module<PredictionsDbContext>
     {
         services.AddSingleton(PredictionsSettings.Read(context.Configuration));
         services.AddSingleton<ModelSessions>();
-        services.AddSingleton<EndpointRouter>();
+        services.AddSingleton(sp =>
+        {
+            var router = ActivatorUtilities.CreateInstance<EndpointRouter>(sp);
+            PredictionMetrics.ObserveRouter(router);
+            return router;
+        });
         services.AddSingleton<InferenceEngine>();
         services.AddSingleton<DataPlaneAccess>();
         services.AddSingleton<DataPlane>();
@@ -32,6 +37,8 @@ public sealed class PredictionsModule : Module<PredictionsDbContext>
         services.AddSingleton<BatchPredictor>();
         services.AddSingleton<BatchJobs>();
         services.AddHostedService<EndpointRefresher>();
+        services.AddSingleton<EndpointChangeFollower>();
+        services.AddHostedService(sp => sp.GetRequiredService<EndpointChangeFollower>());
         services.AddHostedService<BatchJobSweeper>();
         services.AddScoped<EndpointWriter>();
         services.AddScoped<IModelVersionServing, ModelVersionServing>();

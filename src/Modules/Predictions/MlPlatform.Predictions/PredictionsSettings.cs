@@ -23,8 +23,11 @@ public sealed record PredictionsSettings
     /// <summary>A model unused this long is unloaded.</summary>
     public TimeSpan IdleUnloadAfter { get; init; } = TimeSpan.FromMinutes(30);
 
-    /// <summary>How often other hosts' endpoint changes are looked for (one small query).</summary>
+    /// <summary>How often every table's revision is compared with the database (one small query): the safety net behind <see cref="ChangePollInterval"/>.</summary>
     public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often each host reads the module's outbox for endpoint changes made on any host (how soon a cluster converges).</summary>
+    public TimeSpan ChangePollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>How long a caller's Read right on an endpoint's project is remembered on the data plane.</summary>
     public TimeSpan AccessCacheFor { get; init; } = TimeSpan.FromSeconds(10);
@@ -68,6 +71,7 @@ public sealed record PredictionsSettings
             MemoryBudgetBytes = Long(s, "Sessions:MemoryBudgetBytes", defaults.MemoryBudgetBytes),
             IdleUnloadAfter = Span(s, "Sessions:IdleUnloadAfter", defaults.IdleUnloadAfter),
             RefreshInterval = Span(s, "RefreshInterval", defaults.RefreshInterval),
+            ChangePollInterval = Span(s, "ChangePollInterval", defaults.ChangePollInterval),
             AccessCacheFor = Span(s, "AccessCacheFor", defaults.AccessCacheFor),
             DefaultMaxQueue = (int)Long(s, "DefaultMaxQueue", defaults.DefaultMaxQueue),
             BatchLeaseDuration = Span(s, "Batch:LeaseDuration", defaults.BatchLeaseDuration),

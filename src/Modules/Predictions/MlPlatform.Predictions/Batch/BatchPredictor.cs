@@ -309,17 +309,19 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
     {
         float[] f => f[i].ToString("R", CultureInfo.InvariantCulture),
         double[] d => d[i].ToString("R", CultureInfo.InvariantCulture),
-        int[] x => x[i].ToString(CultureInfo.InvariantCulture),
-        long[] l => l[i].ToString(CultureInfo.InvariantCulture),
+        int[] x when TensorValues.Is<int>(data) => x[i].ToString(CultureInfo.InvariantCulture),
+        long[] l when TensorValues.Is<long>(data) => l[i].ToString(CultureInfo.InvariantCulture),
+        uint[] or ulong[] or sbyte[] or byte[] or short[] or ushort[] => Convert.ToString(data.GetValue(i), CultureInfo.InvariantCulture) ?? string.Empty,
         bool[] b => b[i] ? "true" : "false",
         string[] s => s[i],
-        _ => string.Empty,
+        _ => TensorValues.ToDouble(data, i) is var x && double.IsFinite(x) ? x.ToString("R", CultureInfo.InvariantCulture) : "NaN",
     };
 
     private static string Json(Array data, int i) => data switch
     {
         float[] f when !float.IsFinite(f[i]) => "null",
         double[] d when !double.IsFinite(d[i]) => "null",
+        Microsoft.ML.OnnxRuntime.Float16[] or Microsoft.ML.OnnxRuntime.BFloat16[] when !double.IsFinite(TensorValues.ToDouble(data, i)) => "null",
         string[] s => JsonSerializer.Serialize(s[i]),
         _ => Format(data, i),
     };

@@ -174,10 +174,15 @@ public static class PredictApi
             {
                 case float[] f: f[index] = value.ValueKind == JsonValueKind.Number ? value.GetSingle() : throw new FormatException(); break;
                 case double[] d: d[index] = value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw new FormatException(); break;
-                case int[] i: i[index] = value.GetInt32(); break;
-                case long[] l: l[index] = value.GetInt64(); break;
-                case bool[] b: b[index] = value.GetBoolean(); break;
+                case bool[] b: b[index] = value.ValueKind is JsonValueKind.Number ? value.GetInt32() switch { 0 => false, 1 => true, _ => throw new FormatException() } : value.GetBoolean(); break;
                 case string[] s: s[index] = value.GetString() ?? throw new FormatException(); break;
+                default:
+                    if (!TensorValues.TrySet(data, index, value))
+                    {
+                        throw new FormatException();
+                    }
+
+                    break;
             }
         }
         catch (Exception ex) when (ex is FormatException or InvalidOperationException)
@@ -237,11 +242,8 @@ public static class PredictApi
         {
             case float[] f when float.IsFinite(f[i]): writer.WriteNumberValue(f[i]); break;
             case double[] d when double.IsFinite(d[i]): writer.WriteNumberValue(d[i]); break;
-            case int[] x: writer.WriteNumberValue(x[i]); break;
-            case long[] l: writer.WriteNumberValue(l[i]); break;
-            case bool[] b: writer.WriteBooleanValue(b[i]); break;
-            case string[] s: writer.WriteStringValue(s[i]); break;
-            default: writer.WriteNullValue(); break;
+            case float[] or double[]: writer.WriteNullValue(); break; // JSON has no NaN.
+            default: TensorValues.Write(writer, data, i); break;
         }
     }
 }

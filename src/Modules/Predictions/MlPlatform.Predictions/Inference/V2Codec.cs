@@ -2,13 +2,15 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.ML.OnnxRuntime;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
 
 namespace MlPlatform.Predictions.Inference;
 
 /// <summary>A parsed V2 inference request.</summary>
-public sealed record V2Request(string? Id, IReadOnlyList<TensorData> Inputs, IReadOnlyList<string>? Outputs, string? Variant, string? RequestKey, bool UseCache, JsonElement? Parameters);
+/// <remarks>Request parameters other than ours are accepted and ignored, as the protocol allows.</remarks>
+public sealed record V2Request(string? Id, IReadOnlyList<TensorData> Inputs, IReadOnlyList<string>? Outputs, string? Variant, string? RequestKey, bool UseCache);
 
 /// <summary>
 /// The Open Inference Protocol's JSON: requests with tensors (data flat or nested, row-major) and
@@ -123,7 +125,6 @@ public static class V2Codec
         string? variant = null;
         string? requestKey = null;
         var useCache = true;
-        JsonElement? parameters = null;
         if (root.TryGetProperty("parameters", out var p))
         {
             if (p.ValueKind != JsonValueKind.Object)
@@ -131,7 +132,6 @@ public static class V2Codec
                 throw new BadRequestException("'parameters' must be an object.");
             }
 
-            parameters = p.Clone();
             // Our extensions, also available as headers: the variant to use, the sticky key, cache bypass.
             variant = StringParameter(p, "variant");
             requestKey = StringParameter(p, "request_key");
@@ -194,7 +194,7 @@ public static class V2Codec
             }
         }
 
-        return new V2Request(id, inputs, outputs, variant, requestKey, useCache, parameters);
+        return new V2Request(id, inputs, outputs, variant, requestKey, useCache);
     }
 
     private static string? StringParameter(JsonElement parameters, string name) =>
@@ -204,32 +204,30 @@ public static class V2Codec
 
     private static TensorData ParseTensor(JsonElement input, int index, long maxElements)
     {
-        var at = $"inputs[{index}]";
         if (input.ValueKind != JsonValueKind.Object)
         {
-            throw new BadRequestException($"{at} must be an object with name, shape, datatype and data.");
+            throw new BadRequestException($"inputs[{index}] must be an object with name, shape, datatype and data.");
         }
 
         if (!input.TryGetProperty("name", out var nameElement) || nameElement.ValueKind != JsonValueKind.String || nameElement.GetString() is not { Length: > 0 } name)
         {
-            throw new BadRequestException($"{at}.name is required.");
+            throw new BadRequestException($"inputs[{index}].name is required.");
         }
 
-        at = $"input '{name}'";
         if (!input.TryGetProperty("datatype", out var dt) || dt.ValueKind != JsonValueKind.String)
         {
-            throw new BadRequestException($"{at}: 'datatype' is required (FP32, FP64, INT32, INT64, BOOL or BYTES).");
+            throw new BadRequestException($"input '{name}': 'datatype' is required ({Datatypes.Names}).");
         }
 
         var datatype = dt.GetString()!;
         if (!Datatypes.Supported(datatype))
         {
-            throw new BadRequestException($"{at}: datatype '{datatype}' is not supported; use FP32, FP64, INT32, INT64, BOOL or BYTES.");
+            throw new BadRequestException($"input '{name}': datatype '{datatype}' is not a tensor datatype of the protocol; use {Datatypes.Names}.");
         }
 
         if (!input.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
         {
-            throw new BadRequestException($"{at}: 'shape' is required, an array of dimensions.");
+            throw new BadRequestException($"input '{name}': 'shape' is required, an array of dimensions.");
         }
 
         var shape = new long[shapeElement.GetArrayLength()];
@@ -238,7 +236,7 @@ public static class V2Codec
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var dim) || dim < 0)
             {
-                throw new BadRequestException($"{at}: every dimension of 'shape' must be a whole number ≥ 0.");
+                throw new BadRequestException($"input '{name}': every dimension of 'shape' must be a whole number ≥ 0.");
             }
 
             shape[i++] = dim;
@@ -251,37 +249,42 @@ public static class V2Codec
         }
         catch (OverflowException)
         {
-            throw new BadRequestException($"{at}: the shape is too large.");
+            throw new BadRequestException($"input '{name}': the shape is too large.");
         }
 
         if (count > maxElements)
         {
-            throw new BadRequestException($"{at}: shape [{string.Join(",", shape)}] holds {count} elements, more than the body can carry.");
+            throw new BadRequestException($"input '{name}': shape [{string.Join(",", shape)}] holds {count} elements, more than the body can carry.");
+        }
+
+        if (input.TryGetProperty("parameters", out var tp) && tp.ValueKind == JsonValueKind.Object && tp.TryGetProperty("binary_data_size", out _))
+        {
+            throw new BadRequestException($"input '{name}': binary tensor data (binary_data_size) is not supported; send the values in 'data' as JSON.");
         }
 
         if (!input.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
         {
-            throw new BadRequestException($"{at}: 'data' is required, an array (flat or nested, row-major).");
+            throw new BadRequestException($"input '{name}': 'data' is required, an array (flat or nested, row-major).");
         }
 
         var values = Datatypes.Allocate(datatype, (int)count);
         var n = 0;
-        Fill(data, values, ref n, datatype, at);
+        Fill(data, values, ref n, datatype, name);
         if (n != count)
         {
-            throw new BadRequestException($"{at} has {n} elements; its shape [{string.Join(",", shape)}] needs {count}.");
+            throw new BadRequestException($"input '{name}' has {n} elements; its shape [{string.Join(",", shape)}] needs {count}.");
         }
 
         return new TensorData(name, datatype, shape, values);
     }
 
-    private static void Fill(JsonElement array, Array values, ref int n, string datatype, string at)
+    private static void Fill(JsonElement array, Array values, ref int n, string datatype, string name)
     {
         foreach (var element in array.EnumerateArray())
         {
             if (element.ValueKind == JsonValueKind.Array)
             {
-                Fill(element, values, ref n, datatype, at);
+                Fill(element, values, ref n, datatype, name);
                 continue;
             }
 
@@ -294,27 +297,43 @@ public static class V2Codec
             switch (values)
             {
                 case float[] f:
-                    f[n] = (float)Number(element, at, n);
+                    f[n] = (float)Number(element, name, n);
                     break;
                 case double[] d:
-                    d[n] = Number(element, at, n);
-                    break;
-                case int[] x:
-                    x[n] = element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out var i32) ? i32 : throw NotA("32-bit integer", at, n, element);
-                    break;
-                case long[] l:
-                    l[n] = element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var i64) ? i64 : throw NotA("64-bit integer", at, n, element);
+                    d[n] = Number(element, name, n);
                     break;
                 case bool[] b:
+                    // true/false, and 0/1 as numpy-based clients write booleans.
                     b[n] = element.ValueKind switch
                     {
                         JsonValueKind.True => true,
                         JsonValueKind.False => false,
-                        _ => throw NotA("boolean", at, n, element),
+                        JsonValueKind.Number when element.TryGetInt32(out var bit) && bit is 0 or 1 => bit == 1,
+                        _ => throw NotA("boolean", name, n, element),
                     };
                     break;
                 case string[] s:
-                    s[n] = element.ValueKind == JsonValueKind.String ? element.GetString()! : throw NotA("string", at, n, element);
+                    s[n] = element.ValueKind == JsonValueKind.String ? element.GetString()! : throw NotA("string", name, n, element);
+                    break;
+                case Float16[] or BFloat16[] when element.ValueKind == JsonValueKind.String:
+                    // "NaN"/"Infinity" as for FP32 (then refused or not by the NaN/Inf policy).
+                    var special = (float)Number(element, name, n);
+                    if (values is Float16[] h)
+                    {
+                        h[n] = (Float16)special;
+                    }
+                    else
+                    {
+                        ((BFloat16[])values)[n] = (BFloat16)special;
+                    }
+
+                    break;
+                default:
+                    if (!TensorValues.TrySet(values, n, element))
+                    {
+                        throw NotA(TensorValues.Kind(values), name, n, element);
+                    }
+
                     break;
             }
 
@@ -323,7 +342,7 @@ public static class V2Codec
     }
 
     /// <summary>Numbers, and the strings "NaN", "Infinity" and "-Infinity" that some clients send (then refused or not by the NaN/Inf policy).</summary>
-    private static double Number(JsonElement element, string at, int n)
+    private static double Number(JsonElement element, string name, int n)
     {
         if (element.ValueKind == JsonValueKind.Number)
         {
@@ -343,13 +362,13 @@ public static class V2Codec
             }
         }
 
-        throw NotA("number", at, n, element);
+        throw NotA("number", name, n, element);
     }
 
-    private static BadRequestException NotA(string what, string at, int n, JsonElement element)
+    private static BadRequestException NotA(string what, string name, int n, JsonElement element)
     {
         var text = element.GetRawText();
-        return new BadRequestException($"{at}: element {n} is {(text.Length > 40 ? text[..40] + "…" : text)}, not a {what}.");
+        return new BadRequestException($"input '{name}': element {n} is {(text.Length > 40 ? text[..40] + "…" : text)}, not a {what}.");
     }
 
     public static void WriteInferResponse(Utf8JsonWriter writer, string modelName, string modelVersion, string? id, IReadOnlyList<TensorData> outputs)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
 using MlPlatform.Gateway.Contracts;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
@@ -21,8 +22,15 @@ public static class V2Endpoints
         var v2 = endpoints.MapGroup("/v2").WithTags("Inference (V2)");
 
         // Liveness and readiness of the inference server say nothing about any project: open like /health.
+        v2.MapGet(string.Empty, () => TypedResults.Json(new { name = "mlplatform", version = ServerVersion, extensions = Array.Empty<string>() }))
+            .AllowAnonymous().WithSummary("Server metadata: name, version and protocol extensions (none)");
         v2.MapGet("/health/live", () => TypedResults.Json(new { live = true })).AllowAnonymous().WithSummary("The server is live");
-        v2.MapGet("/health/ready", () => TypedResults.Json(new { ready = true })).AllowAnonymous().WithSummary("The server is ready for inference");
+        // The protocol's boolean by status: 200 ready, 4xx not ready (host stopping, or the serving tables cannot be read).
+        v2.MapGet("/health/ready", (IHostApplicationLifetime lifetime, EndpointChangeFollower follower) =>
+                !lifetime.ApplicationStopping.IsCancellationRequested && follower.DatabaseReachable
+                    ? TypedResults.Json(new { ready = true })
+                    : TypedResults.Json(new { ready = false }, statusCode: StatusCodes.Status400BadRequest))
+            .AllowAnonymous().WithSummary("The server is ready for inference: 200, or 400 while it stops or cannot read its endpoints");
 
         var models = v2.MapGroup("/models/{name}")
             .RequireAuthorization(PlatformPolicies.Authenticated)
@@ -42,6 +50,10 @@ public static class V2Endpoints
         models.MapPost("/versions/{version}/infer", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, version, context, user, plane))
             .WithSummary("Inference on one version (a variant name or a model version number)");
     }
+
+    private static readonly string ServerVersion =
+        typeof(V2Endpoints).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0] ?? "1.0.0";
 
     private static async Task MetadataAsync(string name, string? version, HttpContext context, ClaimsPrincipal user, DataPlane plane)
     {

@@ -45,6 +45,23 @@ public sealed partial class EndpointRouter(
     /// <summary>Rebuilds the endpoint's table from the database and swaps it in (or drops it when the endpoint is gone).</summary>
     public async Task<EndpointRuntime?> ReloadAsync(string name, CancellationToken cancellationToken)
     {
+        // A name this host serves no table for is looked up before a lock is made for it, so
+        // callers asking for names that do not exist leave nothing behind (but a bounded negative entry).
+        if (!_tables.ContainsKey(name) && !_locks.ContainsKey(name))
+        {
+            bool exists;
+            await using (var scope = scopes.CreateAsyncScope())
+            {
+                exists = await scope.ServiceProvider.GetRequiredService<PredictionsDbContext>().Endpoints.AnyAsync(e => e.Name == name, cancellationToken);
+            }
+
+            if (!exists)
+            {
+                RememberMissing(name);
+                return null;
+            }
+        }
+
         var gate = _locks.GetOrAdd(name, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken);
         try
@@ -59,7 +76,7 @@ public sealed partial class EndpointRouter(
             _tables.TryGetValue(name, out var current);
             if (endpoint is null)
             {
-                _missing[name] = Environment.TickCount64 + 1000;
+                RememberMissing(name);
                 if (current is not null && _tables.TryRemove(new KeyValuePair<string, EndpointRuntime>(name, current)))
                 {
                     Retire(current);
@@ -88,6 +105,29 @@ public sealed partial class EndpointRouter(
         {
             gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Another host (or this one) created, changed or deleted the endpoint: rebuild this host's table
+    /// if it has one (a no-op when it already serves that revision), and forget that the name was missing.
+    /// </summary>
+    public async Task ChangedAsync(string name, CancellationToken cancellationToken)
+    {
+        _missing.TryRemove(name, out _);
+        if (_tables.ContainsKey(name))
+        {
+            await ReloadAsync(name, cancellationToken);
+        }
+    }
+
+    private void RememberMissing(string name)
+    {
+        if (_missing.Count >= 10_000)
+        {
+            _missing.Clear(); // Bounded: a scan of made-up names costs queries, not memory.
+        }
+
+        _missing[name] = Environment.TickCount64 + 1000;
     }
 
     /// <summary>Drops a table and unloads the models that no other table uses.</summary>
@@ -187,6 +227,7 @@ public sealed partial class EndpointRouter(
 
     public void Dispose()
     {
+        PredictionMetrics.ForgetRouter(this);
         foreach (var table in _tables.Values)
         {
             table.Stop();

@@ -46,6 +46,9 @@ public sealed class VariantRuntime
 
     public MicroBatcher? Batcher { get; internal set; }
 
+    /// <summary>Whether the variant's model is loaded now (it may have been unloaded for idleness or the memory budget since).</summary>
+    public bool IsLoaded => _sessions.IsLoaded(File.Sha256);
+
     public long RequestCount => Interlocked.Read(ref _requests);
 
     public long ErrorCount => Interlocked.Read(ref _errors);
@@ -311,21 +314,17 @@ public sealed class ResponseCache(int maxEntries, long maxBytes)
                 buffer.Write(BitConverter.GetBytes(d));
             }
 
-            switch (input.Data)
+            if (input.Data is string[] s)
             {
-                case float[] f: buffer.Write(MemoryMarshal.AsBytes(f.AsSpan())); break;
-                case double[] d: buffer.Write(MemoryMarshal.AsBytes(d.AsSpan())); break;
-                case int[] i: buffer.Write(MemoryMarshal.AsBytes(i.AsSpan())); break;
-                case long[] l: buffer.Write(MemoryMarshal.AsBytes(l.AsSpan())); break;
-                case bool[] b: buffer.Write(MemoryMarshal.AsBytes(b.AsSpan())); break;
-                case string[] s:
-                    foreach (var x in s)
-                    {
-                        buffer.Write(Encoding.UTF8.GetBytes(x));
-                        buffer.WriteByte(0);
-                    }
-
-                    break;
+                foreach (var x in s)
+                {
+                    buffer.Write(Encoding.UTF8.GetBytes(x));
+                    buffer.WriteByte(0);
+                }
+            }
+            else
+            {
+                buffer.Write(TensorValues.AsBytes(input.Data));
             }
         }
 
@@ -336,7 +335,7 @@ public sealed class ResponseCache(int maxEntries, long maxBytes)
 
     public void Add(CacheKey key, TensorData[] outputs)
     {
-        var size = key.Bytes.Length + outputs.Sum(o => (long)Buffer.ByteLength(o.Data is string[] ? new byte[o.Data.Length * 16] : o.Data));
+        var size = key.Bytes.Length + outputs.Sum(o => TensorValues.ByteSize(o.Data));
         if (size > maxBytes / 4)
         {
             return; // One answer may not take a quarter of the cache.
@@ -350,7 +349,7 @@ public sealed class ResponseCache(int maxEntries, long maxBytes)
                 break;
             }
 
-            Interlocked.Add(ref _bytes, -(victim.Bytes.Length + removed.Sum(o => (long)Buffer.ByteLength(o.Data is string[] ? new byte[o.Data.Length * 16] : o.Data))));
+            Interlocked.Add(ref _bytes, -(victim.Bytes.Length + removed.Sum(o => TensorValues.ByteSize(o.Data))));
         }
 
         if (_entries.TryAdd(key, outputs))
@@ -421,8 +420,10 @@ public sealed class MicroBatcher
         var pending = new Pending(model, inputs, inputs[0].Rows, System.Diagnostics.Stopwatch.GetTimestamp(), new TaskCompletionSource<TensorData[]>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_channel.Writer.TryWrite(pending))
         {
+            // The table this request picked was replaced a moment ago and its queue has stopped:
+            // run alone on the model it holds rather than fail a request during a hot change.
             Interlocked.Decrement(ref _queued);
-            throw new TooManyRequestsException(TimeSpan.FromSeconds(1), $"Endpoint '{_endpoint}' is being reconfigured; try again.");
+            return Task.FromResult(InferenceRunner.Run(model, inputs, null));
         }
 
         return pending.Result.Task;

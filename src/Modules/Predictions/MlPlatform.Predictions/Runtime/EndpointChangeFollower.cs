@@ -1,0 +1,137 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MlPlatform.Predictions.Persistence;
+using MlPlatform.SharedKernel.Messaging;
+
+namespace MlPlatform.Predictions.Runtime;
+
+/// <summary>
+/// An endpoint was created, changed or deleted; stored in the module's outbox by the same commit
+/// (see <c>PredictionsDbContext</c>). Module-internal: its readers are the hosts' routers.
+/// </summary>
+public sealed record EndpointChanged(Guid EventId, DateTimeOffset OccurredAt, Guid EndpointId, string Name, long Revision, bool Deleted) : IIntegrationEvent;
+
+/// <summary>
+/// Brings every host's routing tables in step with a change made on any host within
+/// <see cref="PredictionsSettings.ChangePollInterval"/>. The outbox dispatcher delivers an event to one
+/// host only (competing consumers), so each host reads the module's outbox table itself: the
+/// <see cref="EndpointChanged"/> rows of the last <see cref="Lookback"/> (delivered or not), each
+/// acted on once per host by reloading that endpoint (a no-op when this host already serves that
+/// revision). A row committed more than <see cref="Lookback"/> after its time is missed here; the
+/// revision poll (<see cref="PredictionsSettings.RefreshInterval"/>) still catches it.
+/// </summary>
+public sealed partial class EndpointChangeFollower(
+    IServiceScopeFactory scopes,
+    EndpointRouter router,
+    PredictionsSettings settings,
+    TimeProvider clock,
+    ILogger<EndpointChangeFollower> logger) : BackgroundService
+{
+    /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
+    public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
+
+    private static readonly string TypeName = IntegrationEventTypes.NameOf(typeof(EndpointChanged));
+
+    private volatile bool _reachable = true;
+
+    /// <summary>False while the last read of the module's database failed (V2 server readiness).</summary>
+    public bool DatabaseReachable => _reachable;
+
+    /// <summary>Rows acted on, kept while they are inside the look-back window.</summary>
+    private readonly Dictionary<Guid, DateTimeOffset> _seen = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(settings.ChangePollInterval, clock);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await FollowAsync(stoppingToken);
+                    _reachable = true;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    _reachable = false;
+                    // The database is away for a moment: the tables keep serving, the next tick tries again.
+                    LogFollowFailed(logger, ex);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Host stopping.
+        }
+    }
+
+    /// <summary>One read of the outbox; reloads the endpoints named by rows not seen before. Returns how many endpoints it looked at.</summary>
+    public async Task<int> FollowAsync(CancellationToken cancellationToken)
+    {
+        var from = clock.GetUtcNow() - Lookback;
+        List<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
+            rows = (await db.OutboxMessages.AsNoTracking()
+                    .Where(m => m.OccurredAt >= from && m.Type == TypeName)
+                    .Select(m => new { m.Id, m.OccurredAt, m.Payload })
+                    .ToListAsync(cancellationToken))
+                .Select(r => (r.Id, r.OccurredAt, r.Payload))
+                .ToList();
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var row in rows.OrderBy(r => r.OccurredAt))
+        {
+            if (_seen.TryAdd(row.Id, row.OccurredAt) && NameOf(row.Payload) is { } name)
+            {
+                names.Add(name);
+            }
+        }
+
+        foreach (var id in _seen.Where(s => s.Value < from).Select(s => s.Key).ToList())
+        {
+            _seen.Remove(id);
+        }
+
+        foreach (var name in names)
+        {
+            try
+            {
+                await router.ChangedAsync(name, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The previous table keeps serving; the revision poll tries again.
+                LogReloadFailed(logger, name, ex);
+            }
+        }
+
+        return names.Count;
+    }
+
+    private static string? NameOf(string payload)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            return document.RootElement.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String ? name.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the predictions outbox for endpoint changes failed; the revision poll still refreshes the tables")]
+    private static partial void LogFollowFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reloading endpoint {Endpoint} after a change on another host failed; the previous table keeps serving")]
+    private static partial void LogReloadFailed(ILogger logger, string endpoint, Exception exception);
+}

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using MlPlatform.IntegrationTests.Infrastructure;
+using MlPlatform.SharedKernel.Persistence;
+using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
+using static MlPlatform.IntegrationTests.Predictions.PredictionApi;
+
+namespace MlPlatform.IntegrationTests.Predictions;
+
+/// <summary>
+/// Two hosts on one PostgreSQL database and one artifact folder, as a cluster behind a load
+/// balancer: endpoint changes made through one host reach the other's routing table through the
+/// endpoint-change rows in the module's outbox, not its revision poll.
+/// </summary>
+public sealed class TwoHostServingTests
+{
+    private static readonly float[] Row = [0.3f, -0.6f, 0.1f];
+
+    [Fact]
+    public async Task Given_two_hosts_When_weights_change_on_the_first_Then_the_second_serves_the_new_split_promptly_with_no_failed_request_and_a_delete_follows()
+    {
+        await using var factory = await PlatformFactory.CreateAsync(
+            DatabaseProvider.PostgreSql, new Dictionary<string, string?> { ["Gateway:RateLimits:Enabled"] = "false" });
+        using var api = await WorkflowTestAccounts.CreateAsync(factory);
+        var secondDirectory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(secondDirectory);
+        // The second host's revision poll and outbox dispatcher idle for the whole test: the first
+        // host's changes can reach it only by the outbox rows every host follows.
+        await using var second = await InProcessHost.StartAsync(
+            DatabaseProvider.PostgreSql,
+            secondDirectory,
+            factory.PostgresConnectionString,
+            [],
+            new Dictionary<string, string?>
+            {
+                ["Storage:Local:Path"] = Path.Combine(factory.DataDirectory, "artifacts"),
+                ["Predictions:RefreshInterval"] = "00:10:00",
+                ["Messaging:Outbox:PollInterval"] = "00:10:00",
+                ["Gateway:RateLimits:Enabled"] = "false",
+            });
+        // The viewer's token, issued by the first host, is accepted by the second (shared signing keys).
+        second.Client.DefaultRequestHeaders.Authorization = api.Viewer.DefaultRequestHeaders.Authorization;
+
+        var model = await ModelWithVersions(api, 2);
+        var endpoint = await Endpoint(api, name => new
+        {
+            name,
+            variants = new object[] { new { name = "a", model, version = 1, weight = 100 }, new { name = "b", model, version = 2, weight = 0 } },
+        });
+        Header(await Infer(second.Client, endpoint, V2Body(Row)), "X-Variant").ShouldBe("a");
+
+        // Clients keep calling the second host while the first changes the split.
+        var failures = new ConcurrentQueue<string>();
+        var answers = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var clients = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await Infer(second.Client, endpoint, V2Body(Row));
+                var text = await response.Content.ReadAsStringAsync();
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    failures.Enqueue($"{(int)response.StatusCode} {text}");
+                    continue;
+                }
+
+                var variant = Header(response, "X-Variant");
+                using var body = System.Text.Json.JsonDocument.Parse(text);
+                var value = Output(body.RootElement)[0];
+                var expected = Expected(variant == "b" ? 2 : 1, Row);
+                if (Math.Abs(value - expected) > 1e-5f)
+                {
+                    failures.Enqueue($"variant {variant} answered {value}, its version gives {expected}");
+                }
+
+                answers.Enqueue(variant);
+            }
+        })).ToArray();
+
+        await Task.Delay(300);
+        await Json(await api.Maintainer.PutAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/weights", new { weights = new { a = 0, b = 100 } }), HttpStatusCode.OK);
+
+        // Far below the 10 min revision poll: only the followed change explains the second host's switch.
+        var clock = Stopwatch.StartNew();
+        var switched = false;
+        while (!switched && clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            var response = await Infer(second.Client, endpoint, V2Body(Row));
+            switched = response.StatusCode == HttpStatusCode.OK && Header(response, "X-Variant") == "b";
+            if (!switched)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        switched.ShouldBeTrue("the second host still serves the old split");
+        var afterSwitch = answers.Count;
+        await Task.Delay(300);
+        await stop.CancelAsync();
+        await Task.WhenAll(clients);
+
+        failures.ShouldBeEmpty();
+        answers.ShouldContain("a");
+        // Once the second host switched, every later answer comes from the new split (all to b).
+        answers.Skip(afterSwitch + 4).ShouldAllBe(v => v == "b");
+        for (var i = 0; i < 20; i++)
+        {
+            Header(await Infer(second.Client, endpoint, V2Body(Row)), "X-Variant").ShouldBe("b");
+        }
+
+        // An alias move, followed by whichever host the registry's event is delivered to: the second host follows too.
+        await MoveAlias(api, model, "live", 1);
+        var following = await Endpoint(api, name => new { name, variants = new object[] { new { name = "live", model, alias = "live" } } });
+        Header(await Infer(second.Client, following, V2Body(Row)), "X-Model-Version").ShouldBe("1");
+        await MoveAlias(api, model, "live", 2);
+        clock.Restart();
+        string version;
+        do
+        {
+            version = Header(await Infer(second.Client, following, V2Body(Row)), "X-Model-Version");
+            if (version != "2")
+            {
+                await Task.Delay(50);
+            }
+        }
+        while (version != "2" && clock.Elapsed < TimeSpan.FromSeconds(15));
+
+        version.ShouldBe("2");
+
+        // A delete on the first host: the second stops serving the endpoint too.
+        (await api.Maintainer.DeleteAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        clock.Restart();
+        HttpStatusCode status;
+        do
+        {
+            status = (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode;
+            if (status != HttpStatusCode.NotFound)
+            {
+                await Task.Delay(50);
+            }
+        }
+        while (status != HttpStatusCode.NotFound && clock.Elapsed < TimeSpan.FromSeconds(15));
+
+        status.ShouldBe(HttpStatusCode.NotFound);
+    }
+}
