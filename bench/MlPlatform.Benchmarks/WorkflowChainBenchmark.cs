@@ -25,9 +25,8 @@ public static class WorkflowChainBenchmark
         // Raw first and last: the figure is the median of both halves, so neither the cold start nor
         // whatever the run leaves behind (WAL growth, autovacuum) decides it alone.
         var before = await RawTransactionsAsync(host, "before");
-        var chain = Enumerable.Range(0, steps).Select(i => i == 0
-            ? (object)new { id = "s0", type = "noop" }
-            : new { id = $"s{i}", type = "noop", dependsOn = new[] { $"s{i - 1}" } });
+        await RunPolling.WarmUpAsync(client, Project, "warm-up", Chain(200));
+        var chain = Chain(steps);
         using (var submitted = await client.PostAsJsonAsync($"/api/v1/projects/{Project}/workflows", new { name = Workflow, steps = chain }))
         {
             if (!submitted.IsSuccessStatusCode)
@@ -44,25 +43,7 @@ public static class WorkflowChainBenchmark
             runId = (await started.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         }
 
-        JsonElement run;
-        while (true)
-        {
-            // The detail of a 1,000-step run is a big read (every step and attempt, serialized): polled
-            // every 100 ms it took a visible share of the 2 cores from the engine. Once a second; the
-            // figure comes from the run's own start and finish times, not from the polling.
-            await Task.Delay(1000);
-            run = await client.GetFromJsonAsync<JsonElement>($"/api/v1/projects/{Project}/runs/{runId}");
-            var state = run.GetProperty("state").GetString();
-            if (state is "succeeded" or "failed" or "cancelled")
-            {
-                if (state != "succeeded")
-                {
-                    throw new InvalidOperationException($"The run ended {state}: {run}");
-                }
-
-                break;
-            }
-        }
+        var run = await RunPolling.WaitForAsync(client, Project, Workflow, runId);
 
         var observed = wall.Elapsed;
         var after = await RawTransactionsAsync(host, "after");
@@ -79,6 +60,10 @@ public static class WorkflowChainBenchmark
         Console.WriteLine($"raw transaction (INSERT + UPDATE + COMMIT, pooled connection, sequential, {all.Length}): median {rawMedian:F3} ms, p99 {PacedLoad.Percentile(all, 0.99) / 1000:F3} ms; medians before {PacedLoad.Percentile(before, 0.5) / 1000:F3} ms, after {PacedLoad.Percentile(after, 0.5) / 1000:F3} ms");
         Console.WriteLine($"ratio: engine per step / raw transaction = {perStep / rawMedian:F1}, {Environment.ProcessorCount} cores");
     }
+
+    private static IEnumerable<object> Chain(int steps) => Enumerable.Range(0, steps).Select(i => i == 0
+        ? (object)new { id = "s0", type = "noop" }
+        : new { id = $"s{i}", type = "noop", dependsOn = new[] { $"s{i - 1}" } });
 
     private static async Task<double[]> RawTransactionsAsync(BenchHost host, string label)
     {

@@ -74,6 +74,8 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
     private static readonly TimeSpan DeferRecording = TimeSpan.FromMilliseconds(500);
 
     private const int ClaimBatch = 256;
+    private readonly SemaphoreSlim _claimsInFlight = new(ClaimsInFlight, ClaimsInFlight);
+    private const int ClaimsInFlight = 2;
     private const int FinishBatch = 2_000;
     private const int SweepBatch = 500;
 
@@ -169,9 +171,13 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
 
     private async Task DispatchLoopAsync(CancellationToken stoppingToken)
     {
-        var batch = new List<Guid>(ClaimBatch);
+        var claims = new List<Task>();
         while (await _ready.Reader.WaitToReadAsync(stoppingToken))
         {
+            // Claims of disjoint attempts do not conflict: a few run at once, so one waiting on the
+            // database does not hold back the next batch of a fan-out.
+            await _claimsInFlight.WaitAsync(stoppingToken);
+            var batch = new List<Guid>(ClaimBatch);
             // A slot per attempt claimed: at most MaxConcurrency attempts run at once on this host.
             await _slots.WaitAsync(stoppingToken);
             var slots = 1;
@@ -194,7 +200,6 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
                 }
             }
 
-            batch.Clear();
             while (batch.Count < ClaimBatch && _ready.Reader.TryRead(out var id))
             {
                 if (batch.Count == slots)
@@ -211,30 +216,46 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
                 batch.Add(id);
             }
 
-            List<Claimed> claimed;
-            try
-            {
-                claimed = await ClaimAsync(batch, stoppingToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // The database is unavailable: the attempts stay queued and the sweep offers them again.
-                LogClaimFailed(logger, ex, batch.Count);
-                claimed = [];
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
-            }
+            claims.RemoveAll(c => c.IsCompleted);
+            claims.Add(ClaimAndStartAsync(batch, slots, stoppingToken));
+        }
 
+        await Task.WhenAll(claims);
+    }
+
+    /// <summary>Claims a batch in the <paramref name="slots"/> taken for it, starts what it won and gives back the rest.</summary>
+    private async Task ClaimAndStartAsync(List<Guid> batch, int slots, CancellationToken stoppingToken)
+    {
+        List<Claimed> claimed = [];
+        try
+        {
+            claimed = await ClaimAsync(batch, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // The host is stopping: the attempts stay queued for the next start or another host.
+        }
+        catch (Exception ex)
+        {
+            // The database is unavailable: the attempts stay queued and the sweep offers them again.
+            LogClaimFailed(logger, ex, batch.Count);
+            await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
+        }
+        finally
+        {
             if (slots > claimed.Count)
             {
                 _slots.Release(slots - claimed.Count);
             }
 
-            foreach (var attempt in claimed)
-            {
-                Interlocked.Increment(ref _executing);
-                _owned[attempt.Attempt.Id] = true;
-                _ = Task.Run(() => RunAsync(attempt, stoppingToken), CancellationToken.None);
-            }
+            _claimsInFlight.Release();
+        }
+
+        foreach (var attempt in claimed)
+        {
+            Interlocked.Increment(ref _executing);
+            _owned[attempt.Attempt.Id] = true;
+            _ = Task.Run(() => RunAsync(attempt, stoppingToken), CancellationToken.None);
         }
     }
 

@@ -193,61 +193,76 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         var ids = attemptIds.ToList();
         var now = clock.GetUtcNow();
         var lease = now + options.LeaseDuration;
-        var won = await db.StepAttempts
-            .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool == null)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(a => a.State, AttemptStates.Running)
-                .SetProperty(a => a.StartedAt, now)
-                .SetProperty(a => a.LeaseOwner, owner)
-                .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
-        var mine = new List<Guid>(won);
-        if (won < ids.Count)
+        // One commit for the claim and its display updates, not one per statement (pooled attempts
+        // take their slots in transactions of their own, between two).
+        var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        try
         {
-            var pooled = await db.StepAttempts.AsNoTracking()
-                .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool != null)
-                .Select(a => new { a.Id, a.Pool }).ToListAsync(cancellationToken);
-            foreach (var attempt in pooled)
-            {
-                if (await ClaimPooledAsync(attempt.Id, attempt.Pool!, owner, cancellationToken))
-                {
-                    mine.Add(attempt.Id);
-                }
-            }
-        }
-
-        if (won == 0 && mine.Count == 0)
-        {
-            return [];
-        }
-
-        // What the steps need, read with the claim in one query rather than per attempt.
-        var claimed = await (from a in db.StepAttempts.AsNoTracking()
-                             join s in db.RunSteps.AsNoTracking() on a.RunStepId equals s.Id
-                             join r in db.Runs.AsNoTracking() on a.RunId equals r.Id
-                             where ids.Contains(a.Id) && a.LeaseOwner == owner
-                             select new { a, r, s }).ToListAsync(cancellationToken);
-
-        // The step and the run show "running" from their first attempt on. These only move forward
-        // from ready/queued, so they need no lock; they are for display, the attempt is the truth.
-        var stepIds = claimed.Where(c => c.s.State == StepStates.Ready || c.s.StartedAt == null).Select(c => c.s.Id).ToList();
-        if (stepIds.Count > 0)
-        {
-            await db.RunSteps
-                .Where(s => stepIds.Contains(s.Id) && (s.State == StepStates.Ready || s.StartedAt == null))
+            var won = await db.StepAttempts
+                .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool == null)
                 .ExecuteUpdateAsync(s => s
-                    .SetProperty(x => x.State, x => x.State == StepStates.Ready ? StepStates.Running : x.State)
-                    .SetProperty(x => x.StartedAt, x => x.StartedAt ?? now), cancellationToken);
-        }
+                    .SetProperty(a => a.State, AttemptStates.Running)
+                    .SetProperty(a => a.StartedAt, now)
+                    .SetProperty(a => a.LeaseOwner, owner)
+                    .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
+            var mine = new List<Guid>(won);
+            if (won < ids.Count)
+            {
+                await transaction.CommitAsync(cancellationToken);
+                await transaction.DisposeAsync();
+                var pooled = await db.StepAttempts.AsNoTracking()
+                    .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool != null)
+                    .Select(a => new { a.Id, a.Pool }).ToListAsync(cancellationToken);
+                foreach (var attempt in pooled)
+                {
+                    if (await ClaimPooledAsync(attempt.Id, attempt.Pool!, owner, cancellationToken))
+                    {
+                        mine.Add(attempt.Id);
+                    }
+                }
 
-        var runIds = claimed.Where(c => c.r.State == RunStates.Queued).Select(c => c.r.Id).Distinct().ToList();
-        if (runIds.Count > 0)
+                if (won == 0 && mine.Count == 0)
+                {
+                    return [];
+                }
+
+                transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            }
+
+            // What the steps need, read with the claim in one query rather than per attempt.
+            var claimed = await (from a in db.StepAttempts.AsNoTracking()
+                                 join s in db.RunSteps.AsNoTracking() on a.RunStepId equals s.Id
+                                 join r in db.Runs.AsNoTracking() on a.RunId equals r.Id
+                                 where ids.Contains(a.Id) && a.LeaseOwner == owner
+                                 select new { a, r, s }).ToListAsync(cancellationToken);
+
+            // The step and the run show "running" from their first attempt on. These only move forward
+            // from ready/queued, so they need no lock; they are for display, the attempt is the truth.
+            var stepIds = claimed.Where(c => c.s.State == StepStates.Ready || c.s.StartedAt == null).Select(c => c.s.Id).ToList();
+            if (stepIds.Count > 0)
+            {
+                await db.RunSteps
+                    .Where(s => stepIds.Contains(s.Id) && (s.State == StepStates.Ready || s.StartedAt == null))
+                    .ExecuteUpdateAsync(s => s
+                        .SetProperty(x => x.State, x => x.State == StepStates.Ready ? StepStates.Running : x.State)
+                        .SetProperty(x => x.StartedAt, x => x.StartedAt ?? now), cancellationToken);
+            }
+
+            var runIds = claimed.Where(c => c.r.State == RunStates.Queued).Select(c => c.r.Id).Distinct().ToList();
+            if (runIds.Count > 0)
+            {
+                await db.Runs
+                    .Where(r => runIds.Contains(r.Id) && r.State == RunStates.Queued)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            return claimed.Select(c => (c.a, c.r, c.s)).ToList();
+        }
+        finally
         {
-            await db.Runs
-                .Where(r => runIds.Contains(r.Id) && r.State == RunStates.Queued)
-                .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
+            await transaction.DisposeAsync();
         }
-
-        return claimed.Select(c => (c.a, c.r, c.s)).ToList();
     }
 
     private async Task<bool> ClaimPooledAsync(Guid attemptId, string pool, string owner, CancellationToken cancellationToken)
