@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -28,16 +27,13 @@ public sealed partial class RegistryOutboxFollower(
     /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
     public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
 
-    private static readonly string[] Followed =
+    private readonly OutboxWindow _window = new(
     [
         IntegrationEventTypes.NameOf(typeof(AliasMoved)),
         IntegrationEventTypes.NameOf(typeof(ModelVersionApproved)),
         IntegrationEventTypes.NameOf(typeof(ModelVersionRejected)),
         IntegrationEventTypes.NameOf(typeof(VersionLookupChanged)),
-    ];
-
-    /// <summary>Events acted on, kept while they are inside the look-back window.</summary>
-    private readonly Dictionary<Guid, DateTimeOffset> _seen = [];
+    ], Lookback);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -72,47 +68,19 @@ public sealed partial class RegistryOutboxFollower(
     /// <summary>One read of the outbox; forgets the models of events not seen before. Returns how many models were forgotten.</summary>
     public async Task<int> FollowAsync(CancellationToken cancellationToken)
     {
-        var from = clock.GetUtcNow() - Lookback;
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>();
-        var rows = await db.OutboxMessages.AsNoTracking()
-            .Where(m => m.OccurredAt >= from && Followed.Contains(m.Type))
-            .Select(m => new { m.Id, m.OccurredAt, m.Payload })
-            .ToListAsync(cancellationToken);
+        var rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>(), clock.GetUtcNow(), cancellationToken);
         var forgotten = 0;
         foreach (var row in rows)
         {
-            if (!_seen.TryAdd(row.Id, row.OccurredAt))
-            {
-                continue;
-            }
-
-            if (ModelIdOf(row.Payload) is { } modelId)
+            if (OutboxWindow.Field(row.Payload, "modelId", v => v.TryGetGuid(out var id) ? id : (Guid?)null) is { } modelId)
             {
                 cache.Invalidate(modelId);
                 forgotten++;
             }
         }
 
-        foreach (var id in _seen.Where(s => s.Value < from).Select(s => s.Key).ToList())
-        {
-            _seen.Remove(id);
-        }
-
         return forgotten;
-    }
-
-    private static Guid? ModelIdOf(string payload)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(payload);
-            return document.RootElement.TryGetProperty("modelId", out var id) && id.TryGetGuid(out var modelId) ? modelId : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the model registry's outbox to forget cached version reads failed; cached entries expire after their TTL meanwhile")]

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -33,15 +32,12 @@ public sealed partial class EndpointChangeFollower(
     /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
     public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
 
-    private static readonly string TypeName = IntegrationEventTypes.NameOf(typeof(EndpointChanged));
+    private readonly OutboxWindow _window = new([IntegrationEventTypes.NameOf(typeof(EndpointChanged))], Lookback);
 
     private volatile bool _reachable = true;
 
     /// <summary>False while the last read of the module's database failed (V2 server readiness).</summary>
     public bool DatabaseReachable => _reachable;
-
-    /// <summary>Rows acted on, kept while they are inside the look-back window.</summary>
-    private readonly Dictionary<Guid, DateTimeOffset> _seen = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -73,33 +69,15 @@ public sealed partial class EndpointChangeFollower(
     /// <summary>One read of the outbox; reloads the endpoints named by rows not seen before. Returns how many endpoints it looked at.</summary>
     public async Task<int> FollowAsync(CancellationToken cancellationToken)
     {
-        var from = clock.GetUtcNow() - Lookback;
         List<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows;
         await using (var scope = scopes.CreateAsyncScope())
         {
-            var db = scope.ServiceProvider.GetRequiredService<PredictionsDbContext>();
-            rows = (await db.OutboxMessages.AsNoTracking()
-                    .Where(m => m.OccurredAt >= from && m.Type == TypeName)
-                    .Select(m => new { m.Id, m.OccurredAt, m.Payload })
-                    .ToListAsync(cancellationToken))
-                .Select(r => (r.Id, r.OccurredAt, r.Payload))
-                .ToList();
+            rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<PredictionsDbContext>(), clock.GetUtcNow(), cancellationToken);
         }
 
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var row in rows.OrderBy(r => r.OccurredAt))
-        {
-            if (_seen.TryAdd(row.Id, row.OccurredAt) && NameOf(row.Payload) is { } name)
-            {
-                names.Add(name);
-            }
-        }
-
-        foreach (var id in _seen.Where(s => s.Value < from).Select(s => s.Key).ToList())
-        {
-            _seen.Remove(id);
-        }
-
+        var names = rows
+            .Select(r => OutboxWindow.Field(r.Payload, "name", v => v.ValueKind == JsonValueKind.String ? v.GetString() : null))
+            .OfType<string>().ToHashSet(StringComparer.Ordinal);
         foreach (var name in names)
         {
             try
@@ -114,19 +92,6 @@ public sealed partial class EndpointChangeFollower(
         }
 
         return names.Count;
-    }
-
-    private static string? NameOf(string payload)
-    {
-        try
-        {
-            using var document = JsonDocument.Parse(payload);
-            return document.RootElement.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String ? name.GetString() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the predictions outbox for endpoint changes failed; the revision poll still refreshes the tables")]
