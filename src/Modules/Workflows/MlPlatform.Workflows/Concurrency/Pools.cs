@@ -56,8 +56,12 @@ public static partial class Pools
 
     public static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long an attempt that found its pool full waits before it tries again.</summary>
-    public static readonly TimeSpan RetryAfter = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// How long an attempt that found its pool full waits before it tries again by itself. A slot given
+    /// back by a finishing attempt is offered to the waiters at once (<c>RunEngine</c>); this timer is
+    /// for slots freed by a lapsed lease, so it need not poll often.
+    /// </summary>
+    public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(2);
 
     [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,62}$", RegexOptions.CultureInvariant)]
     public static partial Regex NamePattern();

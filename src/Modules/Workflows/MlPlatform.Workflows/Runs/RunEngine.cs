@@ -327,6 +327,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         List<RunStep> known = [];
         WorkflowRun? runSnapshot = null;
         var admitNext = false;
+        // Pool slots this finish gives back, one entry per slot.
+        var freed = new List<string>();
         var workflowId = Guid.Empty;
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
@@ -394,6 +396,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 {
                     // A waiting or finished attempt holds no slot; a resumed one takes one again.
                     await Concurrency.Pools.ReleaseAsync(db, attempt.Id, cancellationToken);
+                    freed.Add(attempt.Pool);
                 }
 
                 var step = stepRows[attempt.RunStepId];
@@ -451,12 +454,33 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
+        if (freed.Count > 0)
+        {
+            await OfferFreedSlotsAsync(freed, cancellationToken);
+        }
+
         if (admitNext)
         {
             await AdmitAsync(workflowId, cancellationToken);
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Offers slots just given back to the attempts that found their pool full, oldest first, instead
+    /// of leaving them to their retry timer (<see cref="Concurrency.Pools.RetryAfter"/>, the safety net
+    /// for slots freed by a lapsed lease). This host's dispatcher claims them whichever host queued them.
+    /// </summary>
+    private async Task OfferFreedSlotsAsync(List<string> freed, CancellationToken cancellationToken)
+    {
+        var pools = freed.Distinct(StringComparer.Ordinal).ToList();
+        var horizon = clock.GetUtcNow() + Concurrency.Pools.RetryAfter;
+        var waiting = await db.StepAttempts.AsNoTracking()
+            .Where(a => a.State == AttemptStates.Queued && a.ScheduledFor <= horizon && a.Pool != null && pools.Contains(a.Pool))
+            .OrderBy(a => a.ScheduledFor).ThenBy(a => a.Id)
+            .Select(a => a.Id).Take(freed.Count).ToListAsync(cancellationToken);
+        dispatcher.Post(waiting);
     }
 
     /// <summary>Applies one attempt's outcome to it and its step (retries become new attempts in <paramref name="created"/>).</summary>
