@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Persistence;
+using MlPlatform.SharedKernel.Hosting;
 using MlPlatform.SharedKernel.Messaging;
 
 namespace MlPlatform.ModelRegistry.Caching;
@@ -22,7 +22,7 @@ public sealed partial class RegistryOutboxFollower(
     VersionLookupCache cache,
     ModelRegistrySettings settings,
     TimeProvider clock,
-    ILogger<RegistryOutboxFollower> logger) : BackgroundService
+    ILogger<RegistryOutboxFollower> logger) : PeriodicWork(clock)
 {
     /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
     public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
@@ -35,41 +35,20 @@ public sealed partial class RegistryOutboxFollower(
         IntegrationEventTypes.NameOf(typeof(VersionLookupChanged)),
     ], Lookback);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (!cache.Enabled || settings.InvalidationPollInterval <= TimeSpan.Zero)
-        {
-            return;
-        }
+    protected override TimeSpan Interval => cache.Enabled ? settings.InvalidationPollInterval : TimeSpan.Zero;
 
-        using var timer = new PeriodicTimer(settings.InvalidationPollInterval, clock);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await FollowAsync(stoppingToken);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-                {
-                    // The database is away for a moment: the TTL bounds staleness until the next read works.
-                    LogFollowFailed(logger, ex);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Host stopping.
-        }
-    }
+    protected override bool RunAtStart => true;
+
+    protected override Task RunOnceAsync(CancellationToken cancellationToken) => FollowAsync(cancellationToken);
+
+    // The database is away for a moment: the TTL bounds staleness until the next read works.
+    protected override void OnFailed(Exception exception) => LogFollowFailed(logger, exception);
 
     /// <summary>One read of the outbox; forgets the models of events not seen before. Returns how many models were forgotten.</summary>
     public async Task<int> FollowAsync(CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>(), clock.GetUtcNow(), cancellationToken);
+        var rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>(), Clock.GetUtcNow(), cancellationToken);
         var forgotten = 0;
         foreach (var row in rows)
         {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using MlPlatform.Predictions.Persistence;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Hosting;
 
 namespace MlPlatform.Predictions.Batch;
 
@@ -243,30 +244,13 @@ public sealed partial class BatchJobs(
 }
 
 /// <summary>Looks for batch jobs whose host was lost, every <see cref="PredictionsSettings.BatchSweepInterval"/>.</summary>
-public sealed partial class BatchJobSweeper(BatchJobs jobs, PredictionsSettings settings, TimeProvider clock, ILogger<BatchJobSweeper> logger) : BackgroundService
+public sealed partial class BatchJobSweeper(BatchJobs jobs, PredictionsSettings settings, TimeProvider clock, ILogger<BatchJobSweeper> logger) : PeriodicWork(clock)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(settings.BatchSweepInterval, clock);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await jobs.SweepAsync(stoppingToken);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogSweepFailed(logger, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
-    }
+    protected override TimeSpan Interval => settings.BatchSweepInterval;
+
+    protected override Task RunOnceAsync(CancellationToken cancellationToken) => jobs.SweepAsync(cancellationToken);
+
+    protected override void OnFailed(Exception exception) => LogSweepFailed(logger, exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sweeping batch predictions for lost hosts failed")]
     private static partial void LogSweepFailed(ILogger logger, Exception exception);

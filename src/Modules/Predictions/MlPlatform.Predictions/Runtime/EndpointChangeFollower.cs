@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MlPlatform.Predictions.Persistence;
+using MlPlatform.SharedKernel.Hosting;
 using MlPlatform.SharedKernel.Messaging;
 
 namespace MlPlatform.Predictions.Runtime;
@@ -27,7 +27,7 @@ public sealed partial class EndpointChangeFollower(
     EndpointRouter router,
     PredictionsSettings settings,
     TimeProvider clock,
-    ILogger<EndpointChangeFollower> logger) : BackgroundService
+    ILogger<EndpointChangeFollower> logger) : PeriodicWork(clock)
 {
     /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
     public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
@@ -39,31 +39,19 @@ public sealed partial class EndpointChangeFollower(
     /// <summary>False while the last read of the module's database failed (V2 server readiness).</summary>
     public bool DatabaseReachable => _reachable;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => settings.ChangePollInterval;
+
+    protected override bool RunAtStart => true;
+
+    protected override Task RunOnceAsync(CancellationToken cancellationToken) => FollowAsync(cancellationToken);
+
+    protected override void OnSucceeded() => _reachable = true;
+
+    protected override void OnFailed(Exception exception)
     {
-        using var timer = new PeriodicTimer(settings.ChangePollInterval, clock);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await FollowAsync(stoppingToken);
-                    _reachable = true;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-                {
-                    _reachable = false;
-                    // The database is away for a moment: the tables keep serving, the next tick tries again.
-                    LogFollowFailed(logger, ex);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Host stopping.
-        }
+        _reachable = false;
+        // The database is away for a moment: the tables keep serving, the next tick tries again.
+        LogFollowFailed(logger, exception);
     }
 
     /// <summary>One read of the outbox; reloads the endpoints named by rows not seen before. Returns how many endpoints it looked at.</summary>
@@ -72,7 +60,7 @@ public sealed partial class EndpointChangeFollower(
         List<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows;
         await using (var scope = scopes.CreateAsyncScope())
         {
-            rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<PredictionsDbContext>(), clock.GetUtcNow(), cancellationToken);
+            rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<PredictionsDbContext>(), Clock.GetUtcNow(), cancellationToken);
         }
 
         var names = rows

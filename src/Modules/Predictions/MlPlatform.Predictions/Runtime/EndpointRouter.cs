@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MlPlatform.Predictions.Domain;
 using MlPlatform.Predictions.Persistence;
+using MlPlatform.SharedKernel.Hosting;
 
 namespace MlPlatform.Predictions.Runtime;
 
@@ -242,31 +242,17 @@ public sealed partial class EndpointRouter(
 }
 
 /// <summary>Keeps this host's tables in step with the database and unloads idle models.</summary>
-public sealed partial class EndpointRefresher(EndpointRouter router, ModelSessions sessions, PredictionsSettings settings, TimeProvider clock, ILogger<EndpointRefresher> logger) : BackgroundService
+public sealed partial class EndpointRefresher(EndpointRouter router, ModelSessions sessions, PredictionsSettings settings, TimeProvider clock, ILogger<EndpointRefresher> logger) : PeriodicWork(clock)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override TimeSpan Interval => settings.RefreshInterval;
+
+    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(settings.RefreshInterval, clock);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await router.RefreshAsync(stoppingToken);
-                    sessions.UnloadIdle(new HashSet<string>());
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogRefreshFailed(logger, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
-        }
+        await router.RefreshAsync(cancellationToken);
+        sessions.UnloadIdle(new HashSet<string>());
     }
+
+    protected override void OnFailed(Exception exception) => LogRefreshFailed(logger, exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refreshing the endpoint tables failed")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
