@@ -172,4 +172,51 @@ public sealed class DispatchTests(RunHostsFixture hosts) : IClassFixture<RunHost
             }
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_a_fan_out_of_300_leaves_with_one_failing_When_it_runs_Then_every_leaf_is_recorded_once_with_its_outputs_and_the_run_fails_naming_only_that_leaf(DatabaseProvider provider)
+    {
+        // Leaf successes are recorded set-based, the failure and the pooled ones through the entities, often in one batch.
+        var api = await hosts.For(provider);
+        var name = NewName("leaves");
+        // A few leaves hold a pool slot, which their finish must give back.
+        var steps = Enumerable.Range(0, 300).Select(i => i switch
+        {
+            150 => (object)new { id = $"s{i}", type = "test.flaky", @params = new { failures = 1 } },
+            < 5 => new { id = $"s{i}", type = "noop", pool = "wide", @params = new { outputs = new { n = i, parity = i % 2 == 0 ? "even" : "odd" } } },
+            _ => new { id = $"s{i}", type = "noop", @params = new { outputs = new { n = i, parity = i % 2 == 0 ? "even" : "odd" } } },
+        });
+        await Submit(api.Maintainer, api.Project, new { name, steps });
+        var id = await Start(api.Maintainer, api.Project, name);
+        var run = await WaitFor(api.Viewer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("failed", run.ToString());
+        run.GetProperty("error").GetString().ShouldBe("Failed steps: s150.");
+        State(run, "s150").ShouldBe("failed");
+        var finished = run.GetProperty("finishedAt").GetDateTimeOffset();
+        for (var i = 0; i < 300; i++)
+        {
+            if (i == 150)
+            {
+                continue;
+            }
+
+            var step = Step(run, $"s{i}");
+            step.GetProperty("state").GetString().ShouldBe("succeeded", $"s{i}");
+            step.GetProperty("outputs").GetProperty("n").GetInt32().ShouldBe(i);
+            step.GetProperty("outputs").GetProperty("parity").GetString().ShouldBe(i % 2 == 0 ? "even" : "odd");
+            step.GetProperty("finishedAt").GetDateTimeOffset().ShouldBeLessThanOrEqualTo(finished);
+            var attempts = Attempts(run, $"s{i}");
+            attempts.Count.ShouldBe(1, $"s{i} ran more than once");
+            attempts[0].GetProperty("state").GetString().ShouldBe("succeeded");
+            attempts[0].GetProperty("finishedAt").GetDateTimeOffset().ShouldBe(step.GetProperty("finishedAt").GetDateTimeOffset());
+        }
+
+        // Nothing is left holding a lease.
+        using var scope = api.Factory.Services.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<WorkflowsDbContext>();
+        (await db.StepAttempts.CountAsync(a => a.RunId == id && (a.LeaseOwner != null || a.LeaseExpiresAt != null))).ShouldBe(0);
+        (await db.PoolLeases.CountAsync(l => db.StepAttempts.Any(a => a.Id == l.AttemptId && a.RunId == id))).ShouldBe(0);
+    }
 }

@@ -356,7 +356,7 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
                 await using var scope = scopes.CreateAsyncScope();
                 var engine = scope.ServiceProvider.GetRequiredService<RunEngine>();
                 await engine.FinishManyAsync(runId, completions.Select(c => (c.AttemptId, c.Outcome)).ToList(), leaseExpiredBefore: null, CancellationToken.None,
-                    completions.Select(c => c.StepId).Distinct(StringComparer.Ordinal).ToList());
+                    completions.Select(c => c.StepId).ToList());
                 break;
             }
             catch (Exception ex) when (attempt < 5)

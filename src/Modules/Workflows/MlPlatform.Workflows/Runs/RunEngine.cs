@@ -314,13 +314,19 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// run on once for all of them: a fan-out's finishes cost one commit per batch, not one each.
     /// With <paramref name="leaseExpiredBefore"/>, an attempt counts only if its lease expired before then.
     /// Returns, per outcome, whether its attempt was still running (false: already finished elsewhere).
-    /// <paramref name="stepNames"/>: the definition ids of the attempts' steps, when the caller knows
-    /// them; the steps, their dependents and the dependents' other dependencies are then read with
-    /// the attempts in one query.
+    /// <paramref name="stepIds"/>: the definition id of each outcome's step (same order), when the
+    /// caller knows them. Successes of steps nothing depends on are then recorded set-based, without
+    /// loading them (<see cref="FinishLeavesAsync"/>), and for the others the steps, their dependents
+    /// and the dependents' other dependencies are read with the attempts in one query.
     /// </summary>
-    public async Task<bool[]> FinishManyAsync(Guid runId, IReadOnlyList<(Guid AttemptId, AttemptOutcome Outcome)> outcomes, DateTimeOffset? leaseExpiredBefore, CancellationToken cancellationToken, IReadOnlyCollection<string>? stepNames = null)
+    public async Task<bool[]> FinishManyAsync(Guid runId, IReadOnlyList<(Guid AttemptId, AttemptOutcome Outcome)> outcomes, DateTimeOffset? leaseExpiredBefore, CancellationToken cancellationToken, IReadOnlyList<string>? stepIds = null)
     {
         ArgumentNullException.ThrowIfNull(outcomes);
+        if (stepIds is not null && stepIds.Count != outcomes.Count)
+        {
+            throw new ArgumentException("One step id per outcome.", nameof(stepIds));
+        }
+
         var results = new bool[outcomes.Count];
         var created = new List<StepAttempt>();
         List<(StepAttempt Attempt, RunStep Step)> here = [];
@@ -334,10 +340,17 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         {
             db.ChangeTracker.Clear();
             var run = await LockRunAsync(runId, cancellationToken);
-            var attemptIds = outcomes.Select(o => o.AttemptId).Distinct().ToList();
             workflowId = run.WorkflowId;
             var definition = await definitions.GetAsync(db, run.WorkflowVersionId, cancellationToken);
-            var neighbours = stepNames is null ? null : Neighbourhood(definition, stepNames);
+            var now = clock.GetUtcNow();
+            var wasOpen = !RunStates.IsTerminal(run.State);
+            var leaves = stepIds is not null && leaseExpiredBefore is null && wasOpen
+                ? await FinishLeavesAsync(definition, outcomes, stepIds, results, now, cancellationToken)
+                : 0;
+            // What the set-based path did not record goes through the entities.
+            var open = Enumerable.Range(0, outcomes.Count).Where(i => !results[i]).ToList();
+            var attemptIds = open.Select(i => outcomes[i].AttemptId).Distinct().ToList();
+            var neighbours = stepIds is null || open.Count == 0 ? null : Neighbourhood(definition, open.Select(i => stepIds[i]).Distinct(StringComparer.Ordinal).ToList());
             Dictionary<Guid, StepAttempt> attempts;
             Dictionary<Guid, RunStep> stepRows;
             if (neighbours is not null)
@@ -356,7 +369,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 stepRows = [];
             }
 
-            if (attempts.Count < attemptIds.Count)
+            if (attempts.Count < attemptIds.Count && open.Count > 0)
             {
                 // No names given, or some did not match their attempts: read the rest by attempt.
                 var missing = attemptIds.Where(id => !attempts.ContainsKey(id)).ToList();
@@ -373,16 +386,15 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 neighbours = null;
             }
 
-            var now = clock.GetUtcNow();
             var finished = new List<RunStep>();
             // Attempts whose approval was already requested (a signal wait that is run again asks once).
-            var requested = outcomes.Any(o => o.Outcome is AttemptOutcome.Suspended { ResumeAt: null })
+            var requested = open.Any(i => outcomes[i].Outcome is AttemptOutcome.Suspended { ResumeAt: null })
                 ? (await db.Approvals.AsNoTracking().Where(a => attemptIds.Contains(a.AttemptId)).Select(a => a.AttemptId).ToListAsync(cancellationToken)).ToHashSet()
                 : [];
             // Approval attempts that ended without a decision (their host died while they waited):
             // their requests are closed, so no one decides on an attempt that is gone.
             var ended = new List<Guid>();
-            for (var i = 0; i < outcomes.Count; i++)
+            foreach (var i in open)
             {
                 var (attemptId, outcome) = outcomes[i];
                 ArgumentNullException.ThrowIfNull(outcome);
@@ -427,9 +439,15 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
                     Advance(run, steps, definition, now, created);
                 }
-
-                admitNext = RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
             }
+
+            if (leaves > 0 && !RunStates.IsTerminal(run.State))
+            {
+                await CompleteIfDoneAsync(run, now, cancellationToken);
+            }
+
+            // The run ended in this transaction: the next waiting run of its workflow may start.
+            admitNext = wasOpen && RunStates.IsTerminal(run.State) && definition.MaxActiveRuns is not null;
 
             here = ClaimHere(run, created, now);
             // The steps this transaction read or wrote, as committed: a chain's next step finds its
@@ -598,17 +616,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         var dependents = done.SelectMany(s => graph.TryGetValue(s.StepId, out var found) ? found : []).DistinctBy(d => d.Id).ToList();
         if (dependents.Count == 0)
         {
-            // Leaves: the run is over when no other step is open (the batch's changes are flushed first).
-            await db.SaveChangesAsync(cancellationToken);
-            var unfinished = await db.RunSteps.CountAsync(
-                s => s.RunId == run.Id && s.State != StepStates.Succeeded && s.State != StepStates.Failed && s.State != StepStates.Skipped && s.State != StepStates.Cancelled,
-                cancellationToken);
-            if (unfinished == 0)
-            {
-                var failed = await db.RunSteps.Where(s => s.RunId == run.Id && s.State == StepStates.Failed).ToListAsync(cancellationToken);
-                Complete(run, failed, now);
-            }
-
+            await CompleteIfDoneAsync(run, now, cancellationToken);
             return true;
         }
 
@@ -663,6 +671,80 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         return true;
+    }
+
+    /// <summary>Leaves finished: the run is over when no other step is open (the batch's changes are flushed first).</summary>
+    private async Task CompleteIfDoneAsync(WorkflowRun run, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await db.SaveChangesAsync(cancellationToken);
+        var unfinished = await db.RunSteps.CountAsync(
+            s => s.RunId == run.Id && s.State != StepStates.Succeeded && s.State != StepStates.Failed && s.State != StepStates.Skipped && s.State != StepStates.Cancelled,
+            cancellationToken);
+        if (unfinished == 0)
+        {
+            var failed = await db.RunSteps.Where(s => s.RunId == run.Id && s.State == StepStates.Failed).ToListAsync(cancellationToken);
+            Complete(run, failed, now);
+        }
+    }
+
+    /// <summary>
+    /// Records, without loading a row, the successes of steps that nothing depends on (a fan-out's
+    /// branches, a chain's end): under the run's lock a running attempt cannot change, so one read of
+    /// which attempts are still running and unpooled decides, then one update marks those attempts
+    /// succeeded and one per distinct output their steps. Returns how many it recorded (their
+    /// <paramref name="results"/> become true); what it leaves (failures, pools, approvals, steps with
+    /// dependents, attempts no longer running) goes through <see cref="Record"/>.
+    /// </summary>
+    private async Task<int> FinishLeavesAsync(WorkflowDefinition definition, IReadOnlyList<(Guid AttemptId, AttemptOutcome Outcome)> outcomes, IReadOnlyList<string> stepIds, bool[] results, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var graph = Dependents(definition);
+        var steps = StepsById(definition);
+        var outputs = new Dictionary<Guid, (int Index, string Outputs)>();
+        for (var i = 0; i < outcomes.Count; i++)
+        {
+            if (outcomes[i].Outcome is AttemptOutcome.Succeeded succeeded && steps.TryGetValue(stepIds[i], out var step)
+                && step.Pool is null && step.Type != ApprovalStep.TypeName && !graph.ContainsKey(step.Id))
+            {
+                outputs.TryAdd(outcomes[i].AttemptId, (i, succeeded.Outputs.ToJsonString()));
+            }
+        }
+
+        if (outputs.Count == 0)
+        {
+            return 0;
+        }
+
+        var candidates = outputs.Keys.ToList();
+        var running = await db.StepAttempts.AsNoTracking()
+            .Where(a => candidates.Contains(a.Id) && a.State == AttemptStates.Running && a.Pool == null)
+            .Select(a => new { a.Id, a.RunStepId }).ToListAsync(cancellationToken);
+        if (running.Count == 0)
+        {
+            return 0;
+        }
+
+        var won = running.Select(a => a.Id).ToList();
+        await db.StepAttempts.Where(a => won.Contains(a.Id)).ExecuteUpdateAsync(u => u
+            .SetProperty(a => a.State, AttemptStates.Succeeded)
+            .SetProperty(a => a.FinishedAt, now)
+            .SetProperty(a => a.LeaseOwner, (string?)null)
+            .SetProperty(a => a.LeaseExpiresAt, (DateTimeOffset?)null), cancellationToken);
+        foreach (var group in running.GroupBy(a => outputs[a.Id].Outputs, StringComparer.Ordinal))
+        {
+            var stepRows = group.Select(a => a.RunStepId).ToList();
+            var value = group.Key;
+            await db.RunSteps.Where(s => stepRows.Contains(s.Id)).ExecuteUpdateAsync(u => u
+                .SetProperty(s => s.State, StepStates.Succeeded)
+                .SetProperty(s => s.Outputs, value)
+                .SetProperty(s => s.FinishedAt, now), cancellationToken);
+        }
+
+        foreach (var attempt in running)
+        {
+            results[outputs[attempt.Id].Index] = true;
+        }
+
+        return running.Count;
     }
 
     /// <summary>
