@@ -103,6 +103,26 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
     }
 
     /// <summary>
+    /// Queues attempts this host just committed, with their steps and run as committed, so their
+    /// claim need not read them again (a fan-out's thousands of attempts otherwise cost a join per batch).
+    /// </summary>
+    public void Post(WorkflowRun run, IEnumerable<(StepAttempt Attempt, RunStep Step)> attempts)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(attempts);
+        // Copies: the caller's context may still track the originals.
+        var snapshot = run.Copy();
+        foreach (var (attempt, step) in attempts)
+        {
+            _posted[attempt.Id] = (step.Copy(), snapshot);
+            _ready.Writer.TryWrite(attempt.Id);
+        }
+    }
+
+    // Steps and runs of attempts posted with them, until their claim (won or lost) takes them out.
+    private readonly ConcurrentDictionary<Guid, (RunStep Step, WorkflowRun Run)> _posted = new();
+
+    /// <summary>
     /// Takes up to <paramref name="wanted"/> free slots for attempts the caller is about to create
     /// already claimed by this host (a chain's next step), so they start right after the commit
     /// without a claim of their own. Give back what is not used with <see cref="Release"/>.
@@ -243,6 +263,11 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
         }
         finally
         {
+            foreach (var id in batch)
+            {
+                _posted.TryRemove(id, out _);
+            }
+
             if (slots > claimed.Count)
             {
                 _slots.Release(slots - claimed.Count);
@@ -266,7 +291,8 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
     {
         await using var scope = scopes.CreateAsyncScope();
         var engine = scope.ServiceProvider.GetRequiredService<RunEngine>();
-        return (await engine.ClaimAsync(ids, NewOwner(), cancellationToken)).Select(c => new Claimed(c.Attempt, c.Run, c.Step)).ToList();
+        var claimed = await engine.ClaimAsync(ids, NewOwner(), id => _posted.TryGetValue(id, out var held) ? held : null, cancellationToken);
+        return claimed.Select(c => new Claimed(c.Attempt, c.Run, c.Step)).ToList();
     }
 
     private async Task RunAsync(Claimed claimed, CancellationToken hostToken)

@@ -121,7 +121,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(created);
-        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
+        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken, run);
         await ScheduleDeadlineAsync(run, cancellationToken);
         if (run.State == RunStates.Waiting)
         {
@@ -185,85 +185,149 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// matches an attempt, so it runs once even when two hosts (or a sweep and a trigger) dispatch it.
     /// Each claimed attempt gets this host's lease (<paramref name="owner"/> is unique per claim, so
     /// an attempt this host already runs is not claimed twice). Attempts in a pool need a free slot
-    /// first; without one they are queued again a little later. Returns the claimed attempts.
+    /// first; without one they are queued again a little later. <paramref name="known"/> gives the
+    /// step and run of attempts this host created itself (as they were at that commit); the others
+    /// are read. Returns the claimed attempts.
     /// </summary>
-    public async Task<List<(StepAttempt Attempt, WorkflowRun Run, RunStep Step)>> ClaimAsync(IReadOnlyCollection<Guid> attemptIds, string owner, CancellationToken cancellationToken)
+    public async Task<List<(StepAttempt Attempt, WorkflowRun Run, RunStep Step)>> ClaimAsync(IReadOnlyCollection<Guid> attemptIds, string owner, Func<Guid, (RunStep Step, WorkflowRun Run)?>? known, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attemptIds);
         var ids = attemptIds.ToList();
         var now = clock.GetUtcNow();
         var lease = now + options.LeaseDuration;
+        var postgres = !db.Database.IsSqlite();
         // One commit for the claim and its display updates, not one per statement (pooled attempts
         // take their slots in transactions of their own, between two).
         var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         try
         {
-            var won = await db.StepAttempts
-                .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool == null)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(a => a.State, AttemptStates.Running)
-                    .SetProperty(a => a.StartedAt, now)
-                    .SetProperty(a => a.LeaseOwner, owner)
-                    .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
-            var mine = new List<Guid>(won);
-            if (won < ids.Count)
+            List<StepAttempt> claimed;
+            if (postgres)
+            {
+                // A claim need not outlive a database crash: lost, its attempts are queued again and
+                // run (at least once, as when the claiming host dies). Its commit does not wait for
+                // the WAL flush; the finish that follows does, and flushes the claim with it.
+                await db.Database.ExecuteSqlRawAsync("SET LOCAL synchronous_commit TO OFF", cancellationToken);
+                claimed = await db.StepAttempts.FromSqlRaw(ClaimSql, ids.ToArray(), now, owner, lease).AsNoTracking().ToListAsync(cancellationToken);
+            }
+            else
+            {
+                await db.StepAttempts
+                    .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool == null)
+                    .ExecuteUpdateAsync(s => s
+                        .SetProperty(a => a.State, AttemptStates.Running)
+                        .SetProperty(a => a.StartedAt, now)
+                        .SetProperty(a => a.LeaseOwner, owner)
+                        .SetProperty(a => a.LeaseExpiresAt, lease), cancellationToken);
+                claimed = await db.StepAttempts.AsNoTracking().Where(a => ids.Contains(a.Id) && a.LeaseOwner == owner).ToListAsync(cancellationToken);
+            }
+
+            if (claimed.Count < ids.Count)
             {
                 await transaction.CommitAsync(cancellationToken);
                 await transaction.DisposeAsync();
+                var mine = claimed.Select(a => a.Id).ToHashSet();
                 var pooled = await db.StepAttempts.AsNoTracking()
                     .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool != null)
                     .Select(a => new { a.Id, a.Pool }).ToListAsync(cancellationToken);
+                var won = new List<Guid>();
                 foreach (var attempt in pooled)
                 {
                     if (await ClaimPooledAsync(attempt.Id, attempt.Pool!, owner, cancellationToken))
                     {
-                        mine.Add(attempt.Id);
+                        won.Add(attempt.Id);
                     }
                 }
 
-                if (won == 0 && mine.Count == 0)
+                if (claimed.Count == 0 && won.Count == 0)
                 {
                     return [];
                 }
 
                 transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+                if (won.Count > 0)
+                {
+                    claimed.AddRange(await db.StepAttempts.AsNoTracking().Where(a => won.Contains(a.Id) && a.LeaseOwner == owner).ToListAsync(cancellationToken));
+                }
             }
 
-            // What the steps need, read with the claim in one query rather than per attempt.
-            var claimed = await (from a in db.StepAttempts.AsNoTracking()
-                                 join s in db.RunSteps.AsNoTracking() on a.RunStepId equals s.Id
-                                 join r in db.Runs.AsNoTracking() on a.RunId equals r.Id
-                                 where ids.Contains(a.Id) && a.LeaseOwner == owner
-                                 select new { a, r, s }).ToListAsync(cancellationToken);
+            // What the steps need: the rows this host created the attempts with, or one read for the others.
+            var found = new Dictionary<Guid, (RunStep Step, WorkflowRun Run)>(claimed.Count);
+            foreach (var attempt in claimed)
+            {
+                if (known?.Invoke(attempt.Id) is { } held && held.Step.Id == attempt.RunStepId)
+                {
+                    found[attempt.Id] = held;
+                }
+            }
+
+            var unknown = claimed.Where(a => !found.ContainsKey(a.Id)).Select(a => a.RunStepId).ToList();
+            if (unknown.Count > 0)
+            {
+                var rows = await (from s in db.RunSteps.AsNoTrackingWithIdentityResolution()
+                                  join r in db.Runs on s.RunId equals r.Id
+                                  where unknown.Contains(s.Id)
+                                  select new { s, r }).ToListAsync(cancellationToken);
+                var byStep = rows.ToDictionary(row => row.s.Id);
+                foreach (var attempt in claimed.Where(a => !found.ContainsKey(a.Id)))
+                {
+                    var row = byStep[attempt.RunStepId];
+                    found[attempt.Id] = (row.s, row.r);
+                }
+            }
 
             // The step and the run show "running" from their first attempt on. These only move forward
             // from ready/queued, so they need no lock; they are for display, the attempt is the truth.
-            var stepIds = claimed.Where(c => c.s.State == StepStates.Ready || c.s.StartedAt == null).Select(c => c.s.Id).ToList();
-            if (stepIds.Count > 0)
+            // On PostgreSQL the claim statement did it for the unpooled ones.
+            var display = claimed.Where(a => !postgres || a.Pool is not null).ToList();
+            if (display.Count > 0)
             {
+                var stepIds = display.Select(a => a.RunStepId).ToList();
                 await db.RunSteps
                     .Where(s => stepIds.Contains(s.Id) && (s.State == StepStates.Ready || s.StartedAt == null))
                     .ExecuteUpdateAsync(s => s
                         .SetProperty(x => x.State, x => x.State == StepStates.Ready ? StepStates.Running : x.State)
                         .SetProperty(x => x.StartedAt, x => x.StartedAt ?? now), cancellationToken);
-            }
-
-            var runIds = claimed.Where(c => c.r.State == RunStates.Queued).Select(c => c.r.Id).Distinct().ToList();
-            if (runIds.Count > 0)
-            {
+                var runIds = display.Select(a => a.RunId).Distinct().ToList();
                 await db.Runs
                     .Where(r => runIds.Contains(r.Id) && r.State == RunStates.Queued)
                     .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, RunStates.Running).SetProperty(r => r.StartedAt, now), cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);
-            return claimed.Select(c => (c.a, c.r, c.s)).ToList();
+            return claimed.Select(a => (a, found[a.Id].Run, found[a.Id].Step)).ToList();
         }
         finally
         {
             await transaction.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// PostgreSQL's claim in one statement: the attempts' conditional update (returning the claimed
+    /// rows), and for display their steps (ready → running) and runs (queued → running), which only
+    /// move forward, so need no lock.
+    /// </summary>
+    private const string ClaimSql = $$"""
+        WITH claimed AS (
+            UPDATE {{WorkflowsDbContext.SchemaName}}.step_attempts
+            SET state = '{{AttemptStates.Running}}', started_at = {1}, lease_owner = {2}, lease_expires_at = {3}
+            WHERE id = ANY({0}) AND state = '{{AttemptStates.Queued}}' AND pool IS NULL
+            RETURNING *
+        ), shown AS (
+            UPDATE {{WorkflowsDbContext.SchemaName}}.run_steps AS s
+            SET state = CASE WHEN s.state = '{{StepStates.Ready}}' THEN '{{StepStates.Running}}' ELSE s.state END, started_at = COALESCE(s.started_at, {1})
+            FROM claimed AS c
+            WHERE s.id = c.run_step_id AND (s.state = '{{StepStates.Ready}}' OR s.started_at IS NULL)
+            RETURNING s.id
+        ), started AS (
+            UPDATE {{WorkflowsDbContext.SchemaName}}.runs AS r
+            SET state = '{{RunStates.Running}}', started_at = {1}
+            WHERE r.id IN (SELECT run_id FROM claimed) AND r.state = '{{RunStates.Queued}}'
+            RETURNING r.id
+        )
+        SELECT * FROM claimed
+        """;
 
     private async Task<bool> ClaimPooledAsync(Guid attemptId, string pool, string owner, CancellationToken cancellationToken)
     {
@@ -471,7 +535,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             dispatcher.Start(attempt, runSnapshot!, step, known);
         }
 
-        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken);
+        await ScheduleAsync(created.Where(a => a.State == AttemptStates.Queued).ToList(), cancellationToken, runSnapshot);
         if (freed.Count > 0)
         {
             await OfferFreedSlotsAsync(freed, cancellationToken);
@@ -1295,7 +1359,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// through a scheduler store), those due later (a backoff, a wait, a full pool) to Quartz, one
     /// one-shot trigger each on the shared durable job, carrying only the attempt id.
     /// </summary>
-    public async Task ScheduleAsync(IReadOnlyCollection<StepAttempt> attempts, CancellationToken cancellationToken)
+    public async Task ScheduleAsync(IReadOnlyCollection<StepAttempt> attempts, CancellationToken cancellationToken, WorkflowRun? run = null)
     {
         ArgumentNullException.ThrowIfNull(attempts);
         if (attempts.Count == 0)
@@ -1304,7 +1368,17 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         var now = clock.GetUtcNow();
-        dispatcher.Post(attempts.Where(a => a.ScheduledFor <= now).Select(a => a.Id));
+        var due = attempts.Where(a => a.ScheduledFor <= now).ToList();
+        if (run is not null && due.All(a => _stepsOfNew.ContainsKey(a.Id)))
+        {
+            // Created in this engine's transaction: their steps and run go along, so the claim need not read them.
+            dispatcher.Post(run, due.Select(a => (a, _stepsOfNew[a.Id])));
+        }
+        else
+        {
+            dispatcher.Post(due.Select(a => a.Id));
+        }
+
         var later = attempts.Where(a => a.ScheduledFor > now).ToList();
         if (later.Count == 0)
         {

@@ -51,6 +51,9 @@ public static class AttemptStates
 /// <summary>One run of a workflow, pinned to the version it started with.</summary>
 public sealed class WorkflowRun
 {
+    /// <summary>A detached copy (its fields are values or immutable).</summary>
+    public WorkflowRun Copy() => (WorkflowRun)MemberwiseClone();
+
     public Guid Id { get; set; }
 
     public Guid ProjectId { get; set; }
@@ -102,6 +105,9 @@ public sealed class WorkflowRun
 /// <summary>One step of one run.</summary>
 public sealed class RunStep
 {
+    /// <summary>A detached copy (its fields are values or immutable).</summary>
+    public RunStep Copy() => (RunStep)MemberwiseClone();
+
     public Guid Id { get; set; }
 
     public Guid RunId { get; set; }
