@@ -3,9 +3,11 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
 using MlPlatform.ModelRegistry.Contracts;
+using MlPlatform.ModelRegistry.Persistence;
 using MlPlatform.SharedKernel.Persistence;
 using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
 
@@ -182,6 +184,13 @@ public sealed class RegistryStepTests(ModelRegistryHostsFixture hosts) : IClassF
         var alias = await Json(await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/models/{model}/aliases/candidate/version"), HttpStatusCode.OK);
         alias.GetProperty("version").GetInt32().ShouldBe(1);
         alias.GetProperty("status").GetString().ShouldBe("pending");
+
+        // The event names the run behind it, so trigger rules on it can see a loop coming.
+        using var scope = api.Factory.Services.CreateScope();
+        var registered = await scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>().OutboxMessages.AsNoTracking()
+            .Where(m => m.Type.Contains(nameof(ModelVersionRegistered))).Select(m => m.Payload).ToListAsync();
+        var payload = registered.Select(p => JsonDocument.Parse(p).RootElement).Single(p => p.GetProperty("model").GetString() == model);
+        payload.GetProperty("causedByRun").GetGuid().ShouldBe(run.GetProperty("id").GetGuid());
     }
 
     [Theory]

@@ -2,7 +2,11 @@ using MlPlatform.SharedKernel.Messaging;
 
 namespace MlPlatform.ModelRegistry.Contracts;
 
-/// <summary>A new version of a registered model was uploaded; it starts pending approval.</summary>
+/// <summary>
+/// A new version of a registered model was uploaded; it starts pending approval.
+/// <paramref name="CausedByRun"/>: the workflow run whose step registered it, if one did (so a
+/// trigger rule on this event can tell when a run would start itself again).
+/// </summary>
 public sealed record ModelVersionRegistered(
     Guid EventId,
     DateTimeOffset OccurredAt,
@@ -14,7 +18,8 @@ public sealed record ModelVersionRegistered(
     string ArtifactUri,
     string Sha256,
     long SizeBytes,
-    Guid? RegisteredBy) : IIntegrationEvent;
+    Guid? RegisteredBy,
+    Guid? CausedByRun = null) : IIntegrationEvent;
 
 /// <summary>An approver approved a pending version; it may now take protected aliases.</summary>
 public sealed record ModelVersionApproved(

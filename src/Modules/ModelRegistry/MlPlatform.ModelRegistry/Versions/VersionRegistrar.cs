@@ -123,7 +123,8 @@ public sealed class VersionRegistrar(ModelRegistryDbContext db, IObjectStore sto
             db.VersionDatasets.AddRange(request.Lineage.Datasets.Distinct(StringComparer.Ordinal).Select(d => new VersionDataset { VersionId = versionId, Dataset = d }));
             db.AddIntegrationEvent(
                 new ModelVersionRegistered(Guid.CreateVersion7(), now, request.ProjectId, request.ProjectName, model.Id, model.Name, version.Version,
-                    version.ArtifactUri, version.Sha256, version.SizeBytes, version.CreatedBy),
+                    version.ArtifactUri, version.Sha256, version.SizeBytes, version.CreatedBy,
+                    Guid.TryParse(request.Lineage.WorkflowRun, out var causedBy) ? causedBy : null),
                 clock);
             try
             {
