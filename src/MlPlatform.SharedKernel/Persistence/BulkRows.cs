@@ -54,9 +54,12 @@ public static class BulkRows
 
     private sealed record Column(IProperty Property, string Name, RelationalTypeMapping Mapping)
     {
+        // EF's compiled accessor: reflection per value costs more than the COPY itself on a wide start.
+        private readonly IClrPropertyGetter _getter = Property.GetGetter();
+
         public object? ProviderValue(object row)
         {
-            var value = Property.PropertyInfo!.GetValue(row);
+            var value = _getter.GetClrValueUsingContainingEntity(row);
             return value is null || Mapping.Converter is not { } converter ? value : converter.ConvertToProvider(value);
         }
     }

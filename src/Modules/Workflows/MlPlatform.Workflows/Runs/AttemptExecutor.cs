@@ -31,17 +31,20 @@ public static class AttemptExecutor
             return new AttemptOutcome.Cancelled(run.State == RunStates.Failed && run.Error is not null ? run.Error : "The run was cancelled.");
         }
 
-        var db = services.GetRequiredService<WorkflowsDbContext>();
-        var definition = await services.GetRequiredService<DefinitionCache>().GetAsync(db, run.WorkflowVersionId, hostToken);
+        // A database context (a pooled lease) only when something must be read: usually nothing is.
+        var definitions = services.GetRequiredService<DefinitionCache>();
+        var definition = definitions.TryGet(run.WorkflowVersionId)
+            ?? await definitions.GetAsync(services.GetRequiredService<WorkflowsDbContext>(), run.WorkflowVersionId, hostToken);
         var stepDefinition = RunEngine.StepsById(definition)[step.StepId];
 
         // Only the steps this one reads are loaded: its direct dependencies and those its templates
         // name (always upstream), not the whole run: a chain's step would otherwise read every step before it.
-        var inputs = Inputs(definition, stepDefinition);
+        var inputs = Inputs(definition)[step.StepId];
         var held = known?.Where(s => inputs.Contains(s.StepId)).ToList();
         var steps = inputs.Count == 0 ? []
             : held is not null && held.Count == inputs.Count ? held
-            : await db.RunSteps.AsNoTracking().Where(s => s.RunId == run.Id && inputs.Contains(s.StepId)).ToListAsync(hostToken);
+            : await services.GetRequiredService<WorkflowsDbContext>().RunSteps.AsNoTracking()
+                .Where(s => s.RunId == run.Id && inputs.Contains(s.StepId)).ToListAsync(hostToken);
         var type = services.GetRequiredService<IStepTypeRegistry>().Find(stepDefinition.Type);
         if (type is null)
         {
@@ -140,41 +143,47 @@ public static class AttemptExecutor
         return outcome;
     }
 
-    private static readonly ConditionalWeakTable<StepDefinition, List<string>> InputsCache = [];
+    private static readonly ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<string>>> InputsCache = [];
 
-    /// <summary>The step's direct dependencies and the steps its parameter templates name, computed once per cached definition.</summary>
-    private static List<string> Inputs(WorkflowDefinition definition, StepDefinition step) =>
-        InputsCache.GetValue(step, s =>
+    /// <summary>
+    /// Each step's direct dependencies and the steps its parameter templates name, computed once per
+    /// cached definition, for all its steps at once (a fan-out's attempts would otherwise each take
+    /// the table's lock to add their own step).
+    /// </summary>
+    private static Dictionary<string, List<string>> Inputs(WorkflowDefinition definition) =>
+        InputsCache.GetValue(definition, d => d.Steps.ToDictionary(s => s.Id, s => InputsOf(d, s), StringComparer.Ordinal));
+
+    private static List<string> InputsOf(WorkflowDefinition definition, StepDefinition s)
+    {
+        var names = new HashSet<string>(s.DependsOn, StringComparer.Ordinal);
+        var pending = new Stack<JsonNode?>([s.Params]);
+        while (pending.TryPop(out var node))
         {
-            var names = new HashSet<string>(s.DependsOn, StringComparer.Ordinal);
-            var pending = new Stack<JsonNode?>([s.Params]);
-            while (pending.TryPop(out var node))
+            switch (node)
             {
-                switch (node)
-                {
-                    case JsonObject obj:
-                        foreach (var (_, child) in obj)
-                        {
-                            pending.Push(child);
-                        }
+                case JsonObject obj:
+                    foreach (var (_, child) in obj)
+                    {
+                        pending.Push(child);
+                    }
 
-                        break;
-                    case JsonArray array:
-                        foreach (var child in array)
-                        {
-                            pending.Push(child);
-                        }
+                    break;
+                case JsonArray array:
+                    foreach (var child in array)
+                    {
+                        pending.Push(child);
+                    }
 
-                        break;
-                    case JsonValue value when value.TryGetValue<string>(out var text) && text.Contains("${", StringComparison.Ordinal)
-                        && Templates.TryParse(text, out var parts, out _):
-                        names.UnionWith(parts.Select(p => p.Reference).Where(r => r?.Kind == TemplateKind.StepOutput).Select(r => r!.Name));
-                        break;
-                }
+                    break;
+                case JsonValue value when value.TryGetValue<string>(out var text) && text.Contains("${", StringComparison.Ordinal)
+                    && Templates.TryParse(text, out var parts, out _):
+                    names.UnionWith(parts.Select(p => p.Reference).Where(r => r?.Kind == TemplateKind.StepOutput).Select(r => r!.Name));
+                    break;
             }
+        }
 
-            // Only steps of this definition (the validator allows only upstream ones).
-            names.IntersectWith(RunEngine.StepsById(definition).Keys);
-            return [.. names];
-        });
+        // Only steps of this definition (the validator allows only upstream ones).
+        names.IntersectWith(RunEngine.StepsById(definition).Keys);
+        return [.. names];
+    }
 }

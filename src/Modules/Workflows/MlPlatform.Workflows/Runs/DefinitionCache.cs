@@ -17,11 +17,14 @@ public sealed class DefinitionCache
     public async ValueTask<WorkflowDefinition> GetAsync(WorkflowsDbContext db, Guid versionId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
-        if (_definitions.TryGetValue(versionId, out var cached))
-        {
-            return cached;
-        }
+        return TryGet(versionId) ?? await LoadAsync(db, versionId, cancellationToken);
+    }
 
+    /// <summary>The definition if it is cached; callers that need a database context only to load it check here first.</summary>
+    public WorkflowDefinition? TryGet(Guid versionId) => _definitions.GetValueOrDefault(versionId);
+
+    private async Task<WorkflowDefinition> LoadAsync(WorkflowsDbContext db, Guid versionId, CancellationToken cancellationToken)
+    {
         var json = await db.WorkflowVersions.AsNoTracking().Where(v => v.Id == versionId).Select(v => v.Definition).SingleAsync(cancellationToken);
         var definition = DefinitionProcessor.Load(json);
         if (_definitions.Count >= MaxEntries)
