@@ -208,10 +208,16 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
             if (wanted > 1)
             {
                 var gathering = Stopwatch.GetTimestamp();
-                while (slots < wanted)
+                while (true)
                 {
+                    // Take what is free now; a timed wait (a timer each) only when nothing is.
+                    while (slots < wanted && _slots.Wait(0))
+                    {
+                        slots++;
+                    }
+
                     var left = GatherSlots - Stopwatch.GetElapsedTime(gathering);
-                    if (left <= TimeSpan.Zero || !await _slots.WaitAsync(left, stoppingToken))
+                    if (slots >= wanted || left <= TimeSpan.Zero || !await _slots.WaitAsync(left, stoppingToken))
                     {
                         break;
                     }
