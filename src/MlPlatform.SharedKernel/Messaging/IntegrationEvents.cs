@@ -18,6 +18,7 @@ public static class IntegrationEvents
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(integrationEvent);
+        db.OutboxWritten = true;
         db.OutboxMessages.Add(new OutboxMessage
         {
             Id = integrationEvent.EventId,

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
@@ -31,26 +32,57 @@ public sealed class OutboxOptions
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 }
 
-/// <summary>Wakes the dispatcher as soon as a commit has written to an outbox.</summary>
-public sealed class OutboxSignal : SaveChangesInterceptor
+/// <summary>
+/// Wakes the dispatcher as soon as a commit has written to an outbox: after the save when it
+/// committed on its own, after the transaction's commit otherwise (woken before it, the dispatcher
+/// would find nothing yet and sleep a whole poll interval). Saves that wrote no event wake nobody:
+/// each one used to make the dispatcher read every module's outbox.
+/// </summary>
+public sealed class OutboxSignal : SaveChangesInterceptor, IDbTransactionInterceptor
 {
     private readonly SemaphoreSlim _signal = new(0, 1);
 
     public override ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
     {
-        Notify(eventData);
+        Saved(eventData.Context);
         return base.SavedChangesAsync(eventData, result, cancellationToken);
     }
 
     public override int SavedChanges(SaveChangesCompletedEventData eventData, int result)
     {
-        Notify(eventData);
+        Saved(eventData.Context);
         return base.SavedChanges(eventData, result);
     }
 
-    private void Notify(SaveChangesCompletedEventData eventData)
+    public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Committed(eventData.Context);
+
+    public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
-        if (eventData.Context is ModuleDbContext && _signal.CurrentCount == 0)
+        Committed(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    private void Saved(DbContext? context)
+    {
+        if (context is ModuleDbContext { OutboxWritten: true } module && module.Database.CurrentTransaction is null)
+        {
+            module.OutboxWritten = false;
+            Notify();
+        }
+    }
+
+    private void Committed(DbContext? context)
+    {
+        if (context is ModuleDbContext { OutboxWritten: true } module)
+        {
+            module.OutboxWritten = false;
+            Notify();
+        }
+    }
+
+    private void Notify()
+    {
+        if (_signal.CurrentCount == 0)
         {
             try
             {

@@ -19,6 +19,9 @@ public abstract class ModuleDbContext(DbContextOptions options) : DbContext(opti
 
     public DbSet<InboxMessage> InboxMessages => Set<InboxMessage>();
 
+    /// <summary>An integration event was added since the outbox dispatcher was last woken for this context.</summary>
+    internal bool OutboxWritten { get; set; }
+
     /// <summary>New rows written by the next <see cref="SaveChangesAsync(bool, CancellationToken)"/> without tracking, in the order added.</summary>
     private List<(Type Type, IList Rows)>? _bulk;
 
@@ -79,12 +82,14 @@ public abstract class ModuleDbContext(DbContextOptions options) : DbContext(opti
     public override void Dispose()
     {
         _bulk = null;
+        OutboxWritten = false;
         base.Dispose();
     }
 
     public override ValueTask DisposeAsync()
     {
         _bulk = null;
+        OutboxWritten = false;
         return base.DisposeAsync();
     }
 
