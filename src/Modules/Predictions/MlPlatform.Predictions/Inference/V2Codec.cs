@@ -109,6 +109,12 @@ public static class V2Codec
 
     public static V2Request ParseInfer(byte[] body, long maxElements)
     {
+        // The common request in one pass straight into its arrays; anything else, errors included, the general way below.
+        if (V2FastReader.TryRead(body, maxElements, out var common))
+        {
+            return common!;
+        }
+
         using var document = ParseDocument(body);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
