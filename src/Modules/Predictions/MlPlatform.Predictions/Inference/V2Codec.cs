@@ -115,6 +115,12 @@ public static class V2Codec
             return common!;
         }
 
+        return ParseInferGeneral(body, maxElements);
+    }
+
+    /// <summary>Any V2 request: data flat or nested, parameters, every datatype; every malformed part a 400 naming it.</summary>
+    internal static V2Request ParseInferGeneral(byte[] body, long maxElements)
+    {
         using var document = ParseDocument(body);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
