@@ -39,7 +39,7 @@ public sealed class BenchHost : IAsyncDisposable
 
     public string ProviderName => PostgresConnection is null ? "SQLite" : "PostgreSQL";
 
-    public static async Task<BenchHost> StartAsync(string? postgres, int connections)
+    public static async Task<BenchHost> StartAsync(string? postgres, int connections, Action<WebApplication>? map = null)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "mlp-bench-" + Guid.NewGuid().ToString("N")[..8]);
         string? database = null;
@@ -79,6 +79,8 @@ public sealed class BenchHost : IAsyncDisposable
         }
 
         var app = PlatformHost.Build([.. args]);
+        // Routes of the bench's own (reference points beside the platform's), added before the host starts.
+        map?.Invoke(app);
         try
         {
             await PlatformHost.PrepareAsync(app);

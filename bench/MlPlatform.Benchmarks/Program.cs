@@ -8,6 +8,7 @@ using MlPlatform.Benchmarks;
 //   validate        [--rows N] [--rounds N]
 //   predict         [--seconds N] [--rounds N]
 //   predict-path    [--iterations N]
+//   predict-profile [--seconds N] [--loop N]
 // With --postgres, the suite creates a database of its own on that server and drops it afterwards.
 var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, a)) ?? "auth";
 var postgres = Text(args, "--postgres");
@@ -35,8 +36,11 @@ switch (suite)
     case "predict-path":
         PredictPathBenchmark.Run(Option(args, "--iterations", 200_000));
         break;
+    case "predict-profile":
+        await PredictProfileBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 20)), TimeSpan.FromSeconds(Option(args, "--loop", 0)));
+        break;
     default:
-        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, workflow-fanout, validate, predict, predict-path");
+        Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: auth, registry, workflow-chain, workflow-fanout, validate, predict, predict-path, predict-profile");
         return 2;
 }
 

@@ -40,6 +40,7 @@ internal static class Observability
                 logger.WriteTo.Console(outputTemplate: PlainTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture);
             }
         });
+        CachingLoggerFactory.Decorate(builder.Services);
     }
 
     public static void AddPlatformTelemetry(this WebApplicationBuilder builder, PlatformSettings settings)

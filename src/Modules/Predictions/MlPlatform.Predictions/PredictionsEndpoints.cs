@@ -96,9 +96,8 @@ public static class PredictionsEndpoints
                 var inputs = PredictApi.ToInputs(body, variant.Signature, variant.FeatureNames);
                 var result = await plane.InferAsync(endpoint, variant, inputs, null, useCache: true, context.RequestAborted);
                 DataPlane.WriteHeaders(context.Response, result);
-                context.Response.ContentType = "application/json";
-                await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
-                PredictApi.Write(writer, endpoint.Name, variant, result.Outputs, inputs[0].Rows);
+                JsonBody.Write(context.Response, (endpoint.Name, variant, result.Outputs, inputs[0].Rows), static (writer, answer) =>
+                    PredictApi.Write(writer, answer.Name, answer.variant, answer.Outputs, answer.Rows));
             })
             .WithTags("Predictions")
             .RequireAuthorization(PlatformPolicies.Authenticated)

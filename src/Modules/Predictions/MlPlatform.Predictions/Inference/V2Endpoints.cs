@@ -133,9 +133,8 @@ public static class V2Endpoints
             var variant = endpoint.Select(explicitVariant, key);
             var result = await plane.InferAsync(endpoint, variant, request.Inputs, request.Outputs, request.UseCache, context.RequestAborted);
             DataPlane.WriteHeaders(context.Response, result);
-            context.Response.ContentType = "application/json";
-            await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
-            V2Codec.WriteInferResponse(writer, endpoint.Name, variant.VersionText, request.Id, result.Outputs);
+            JsonBody.Write(context.Response, (endpoint.Name, variant.VersionText, request.Id, result.Outputs), static (writer, answer) =>
+                V2Codec.WriteInferResponse(writer, answer.Name, answer.VersionText, answer.Id, answer.Outputs));
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
