@@ -82,6 +82,14 @@ internal static class Observability
                         o.Endpoint = uri;
                     });
                 }
+                else
+                {
+                    // Nothing exports spans, so none is recorded. Activities are still created for
+                    // propagation (trace ids in logs, problem details and the audit log; correlation
+                    // tags) but request no data, so the instrumentations skip their work (EF Core's
+                    // sanitizing of every statement's SQL, the request and client tags).
+                    tracing.SetSampler(new AlwaysOffSampler());
+                }
             });
         _ = otel;
     }
