@@ -75,7 +75,10 @@ public sealed partial class AttemptDispatcher(IServiceScopeFactory scopes, Engin
 
     private const int ClaimBatch = 256;
     private readonly SemaphoreSlim _claimsInFlight = new(ClaimsInFlight, ClaimsInFlight);
-    private const int ClaimsInFlight = 2;
+    // A claim is now one statement that waits for no WAL flush: its time is mostly the round trip,
+    // so four in flight keep the database busy (measured on 2 cores: 2 → 3 → 4 took a 10,000-step
+    // fan-out's ready-to-started p99 from 1.3 s to 1.1 s to 0.9–1.1 s).
+    private const int ClaimsInFlight = 4;
     private const int FinishBatch = 2_000;
     private const int SweepBatch = 500;
 
