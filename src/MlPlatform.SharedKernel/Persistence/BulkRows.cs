@@ -11,7 +11,7 @@ namespace MlPlatform.SharedKernel.Persistence;
 
 /// <summary>
 /// Inserts many new rows of one entity type without the change tracker, on the context's connection
-/// and in its current transaction: one <c>INSERT … SELECT FROM unnest</c> of typed arrays on PostgreSQL, one prepared <c>INSERT</c> run
+/// and in its current transaction: binary <c>COPY</c> on PostgreSQL, one prepared <c>INSERT</c> run
 /// per row on SQLite. Columns, names and value conversions come from the EF model, so the rows are
 /// the ones <c>SaveChanges</c> would have written. Tracking ten thousand entities costs seconds of
 /// CPU; this costs tens of milliseconds.
