@@ -44,7 +44,7 @@ public static class BulkRows
 
         if (connection is NpgsqlConnection npgsql)
         {
-            await UnnestAsync(db, npgsql, target, names, columns, rows, cancellationToken);
+            await CopyAsync(npgsql, $"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)", columns, rows, cancellationToken);
         }
         else
         {
@@ -64,52 +64,33 @@ public static class BulkRows
         }
     }
 
-    /// <summary>
-    /// One <c>INSERT … SELECT FROM unnest(…)</c> with a typed array per column: the values cross as
-    /// a dozen array parameters, which costs the client a fraction of what writing each value into
-    /// a binary <c>COPY</c> did (the start of a 10,000-step run spent ~100 ms per table there).
-    /// </summary>
-    private static async Task UnnestAsync(DbContext db, NpgsqlConnection connection, string target, string names, List<Column> columns, IList rows, CancellationToken cancellationToken)
+    private static async Task CopyAsync(NpgsqlConnection connection, string copy, List<Column> columns, IList rows, CancellationToken cancellationToken)
     {
-        await using var command = connection.CreateCommand();
-        command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction() as NpgsqlTransaction;
-        var arrays = new List<string>(columns.Count);
-        for (var i = 0; i < columns.Count; i++)
+        await using var writer = await connection.BeginBinaryImportAsync(copy, cancellationToken);
+        foreach (var row in rows)
         {
-            var (type, values) = ColumnArray(columns[i], rows);
-            command.Parameters.Add(new NpgsqlParameter { ParameterName = "p" + i, NpgsqlDbType = NpgsqlDbType.Array | type, Value = values });
-            arrays.Add("@p" + i);
+            await writer.StartRowAsync(cancellationToken);
+            foreach (var column in columns)
+            {
+                await WriteAsync(writer, column.ProviderValue(row!), cancellationToken);
+            }
         }
 
-        command.CommandText = $"INSERT INTO {target} ({names}) SELECT * FROM unnest({string.Join(", ", arrays)})";
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await writer.CompleteAsync(cancellationToken);
     }
 
-    /// <summary>A column's provider values as a typed array (nullable elements where the column is), with its element type.</summary>
-    private static (NpgsqlDbType Type, Array Values) ColumnArray(Column column, IList rows)
+    private static Task WriteAsync(NpgsqlBinaryImporter writer, object? value, CancellationToken cancellationToken) => value switch
     {
-        var clr = column.Mapping.Converter?.ProviderClrType ?? column.Property.ClrType;
-        var element = Nullable.GetUnderlyingType(clr) ?? clr;
-        var type = element switch
-        {
-            _ when element == typeof(Guid) => NpgsqlDbType.Uuid,
-            _ when element == typeof(string) => NpgsqlDbType.Text,
-            _ when element == typeof(int) => NpgsqlDbType.Integer,
-            _ when element == typeof(long) => NpgsqlDbType.Bigint,
-            _ when element == typeof(bool) => NpgsqlDbType.Boolean,
-            _ when element == typeof(double) => NpgsqlDbType.Double,
-            _ when element == typeof(DateTimeOffset) => NpgsqlDbType.TimestampTz,
-            _ => throw new NotSupportedException($"Bulk rows cannot write a {element.Name} column yet."),
-        };
-        var values = Array.CreateInstance(element.IsValueType ? typeof(Nullable<>).MakeGenericType(element) : element, rows.Count);
-        for (var i = 0; i < rows.Count; i++)
-        {
-            var value = column.ProviderValue(rows[i]!);
-            values.SetValue(value is DateTimeOffset at ? at.ToUniversalTime() : value, i);
-        }
-
-        return (type, values);
-    }
+        null => writer.WriteNullAsync(cancellationToken),
+        Guid guid => writer.WriteAsync(guid, NpgsqlDbType.Uuid, cancellationToken),
+        string text => writer.WriteAsync(text, NpgsqlDbType.Text, cancellationToken),
+        int number => writer.WriteAsync(number, NpgsqlDbType.Integer, cancellationToken),
+        long number => writer.WriteAsync(number, NpgsqlDbType.Bigint, cancellationToken),
+        bool flag => writer.WriteAsync(flag, NpgsqlDbType.Boolean, cancellationToken),
+        double number => writer.WriteAsync(number, NpgsqlDbType.Double, cancellationToken),
+        DateTimeOffset at => writer.WriteAsync(at.ToUniversalTime(), NpgsqlDbType.TimestampTz, cancellationToken),
+        _ => throw new NotSupportedException($"Bulk rows cannot write a {value.GetType().Name} column yet."),
+    };
 
     private static async Task InsertEachAsync(DbContext db, DbConnection connection, string insert, List<Column> columns, IList rows, CancellationToken cancellationToken)
     {
