@@ -143,15 +143,16 @@ public static class AttemptExecutor
         return outcome;
     }
 
-    private static readonly ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<string>>> InputsCache = [];
+    private static readonly ConditionalWeakTable<WorkflowDefinition, Lazy<Dictionary<string, List<string>>>> InputsCache = [];
 
     /// <summary>
     /// Each step's direct dependencies and the steps its parameter templates name, computed once per
     /// cached definition, for all its steps at once (a fan-out's attempts would otherwise each take
-    /// the table's lock to add their own step).
+    /// the table's lock to add their own step). Lazy, so the hundreds of attempts a fan-out starts at
+    /// once wait for one computation instead of each making its own.
     /// </summary>
     private static Dictionary<string, List<string>> Inputs(WorkflowDefinition definition) =>
-        InputsCache.GetValue(definition, d => d.Steps.ToDictionary(s => s.Id, s => InputsOf(d, s), StringComparer.Ordinal));
+        InputsCache.GetValue(definition, d => new(() => d.Steps.ToDictionary(s => s.Id, s => InputsOf(d, s), StringComparer.Ordinal))).Value;
 
     private static List<string> InputsOf(WorkflowDefinition definition, StepDefinition s)
     {

@@ -226,7 +226,6 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             {
                 await transaction.CommitAsync(cancellationToken);
                 await transaction.DisposeAsync();
-                var mine = claimed.Select(a => a.Id).ToHashSet();
                 var pooled = await db.StepAttempts.AsNoTracking()
                     .Where(a => ids.Contains(a.Id) && a.State == AttemptStates.Queued && a.Pool != null)
                     .Select(a => new { a.Id, a.Pool }).ToListAsync(cancellationToken);
@@ -639,7 +638,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<StepDefinition>>> DependentsCache = [];
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, StepDefinition>> StepsCache = [];
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Lazy<Dictionary<string, StepDefinition>>> StepsCache = [];
 
     /// <summary>Each step's direct dependents, computed once per cached definition (definitions are immutable).</summary>
     private static Dictionary<string, List<StepDefinition>> Dependents(WorkflowDefinition definition) =>
@@ -648,9 +647,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             .GroupBy(p => p.Up, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Select(p => p.Step).ToList(), StringComparer.Ordinal));
 
-    /// <summary>The definition's steps by id, computed once per cached definition.</summary>
+    /// <summary>The definition's steps by id, computed once per cached definition (lazily: a fan-out's attempts ask at once).</summary>
     public static Dictionary<string, StepDefinition> StepsById(WorkflowDefinition definition) =>
-        StepsCache.GetValue(definition, d => d.Steps.ToDictionary(s => s.Id, StringComparer.Ordinal));
+        StepsCache.GetValue(definition, d => new(() => d.Steps.ToDictionary(s => s.Id, StringComparer.Ordinal))).Value;
 
     /// <summary>
     /// The common transitions without loading the whole run, so a transition costs what it touches
