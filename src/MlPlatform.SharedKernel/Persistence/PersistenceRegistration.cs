@@ -29,7 +29,11 @@ public static class PersistenceRegistration
             default:
                 options.UseSqlite(settings.SqliteConnectionString(schema), sqlite => sqlite
                     .MigrationsAssembly(DatabaseSettings.SqliteMigrationsAssembly)
-                    .MigrationsHistoryTable(DatabaseSettings.MigrationsHistoryTable));
+                    .MigrationsHistoryTable(DatabaseSettings.MigrationsHistoryTable)
+                    // A list in Contains goes as one JSON parameter (json_each), not one parameter per
+                    // element: the engine's claims and finishes pass hundreds of ids, which cost a
+                    // bound parameter each and a cached plan per list length.
+                    .UseParameterizedCollectionMode(ParameterTranslationMode.Parameter));
                 break;
         }
 
