@@ -39,7 +39,7 @@ public sealed class BenchHost : IAsyncDisposable
 
     public string ProviderName => PostgresConnection is null ? "SQLite" : "PostgreSQL";
 
-    public static async Task<BenchHost> StartAsync(string? postgres, int connections, Action<WebApplication>? map = null)
+    public static async Task<BenchHost> StartAsync(string? postgres, int connections, Action<WebApplication>? map = null, IEnumerable<string>? settings = null)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "mlp-bench-" + Guid.NewGuid().ToString("N")[..8]);
         string? database = null;
@@ -68,6 +68,7 @@ public sealed class BenchHost : IAsyncDisposable
             $"--UserManagement:BootstrapAdmin:Password={AdminPassword}",
             "--Gateway:RateLimits:Enabled=false",
         };
+        args.AddRange(settings ?? []);
         if (connection is not null)
         {
             args.Add("--Database:Provider=PostgreSql");

@@ -11,7 +11,7 @@ namespace MlPlatform.Benchmarks;
 
 /// <summary>
 /// The prediction service against raw ONNX Runtime on the same model files and inputs, in one run:
-/// P1 V2 /infer throughput over HTTP ÷ raw session.Run throughput (a ~1 ms model);
+/// P1 V2 /infer throughput over HTTP ÷ raw session.Run throughput (a model of ~1 ms compute);
 /// P2 latency added over raw Run for a tiny model at one client (p50, p99);
 /// P5 micro-batched ÷ unbatched throughput at 16 clients, and their p95 ratio.
 /// </summary>
@@ -19,19 +19,32 @@ public static class PredictBenchmark
 {
     private const int HeavyInputs = 64;
 
-    public static async Task RunAsync(TimeSpan duration, int rounds)
+    public static async Task RunAsync(TimeSpan duration, int rounds, bool spinning, int intraOpThreads)
     {
-        await using var host = await BenchHost.StartAsync(null, connections: 64);
+        // The host and the raw sessions get the same session options.
+        var settings = new List<string> { $"--Predictions:Sessions:AllowSpinning={spinning}" };
+        if (intraOpThreads > 0)
+        {
+            settings.Add($"--Predictions:Sessions:IntraOpThreads={intraOpThreads}");
+        }
+
+        await using var host = await BenchHost.StartAsync(null, connections: 64, settings: settings);
         var client = host.Client;
         await Ensure(await client.PostAsJsonAsync("/api/v1/projects", new { name = "bench" }));
 
         var tinyWeights = Enumerable.Range(0, 10).Select(i => (i - 5) * 0.1f).ToArray();
         var tiny = OnnxModelWriter.LogisticRegression(tinyWeights, 0.1f);
-        // 64 → 5 × 2048 ReLU → 1: ≈ 17 M multiply-adds and 67 MB of weights read per row (≈ 1 ms here).
+        // P1's model: 64 inputs spread over 256 rows, 2 × 256-wide layers: ≈ 21 M multiply-adds per
+        // request over 0.3 MB of weights (≈ 1 ms here), so its time is compute, as P1 asks.
+        var compute = MlpModelWriter.WriteCompute(HeavyInputs, rows: 256, hidden: 512, layers: 2);
+        // P5's model: 64 → 5 × 2048 ReLU → 1: ≈ 17 M multiply-adds and 67 MB of weights read per row,
+        // memory-bound, so a batch sharing one pass over the weights shows what batching is for.
         var heavy = MlpModelWriter.Write(HeavyInputs, hidden: 2048, layers: 5);
         await Register(client, "tiny", tiny);
+        await Register(client, "compute", compute);
         await Register(client, "heavy", heavy);
         await Deploy(client, new { name = "tiny", variants = new[] { new { model = "tiny", version = 1 } } });
+        await Deploy(client, new { name = "compute", variants = new[] { new { model = "compute", version = 1 } } });
         await Deploy(client, new { name = "heavy", variants = new[] { new { model = "heavy", version = 1 } } });
         await Deploy(client, new { name = "heavy-batched", variants = new[] { new { model = "heavy", version = 1 } }, batching = new { enabled = true, maxBatchSize = 16, maxDelayMs = 2 } });
 
@@ -40,20 +53,31 @@ public static class PredictBenchmark
         var tinyBody = Body(tinyRow);
         var heavyBody = Body(heavyRow);
 
-        // The service's defaults: all graph optimisations, no spinning of idle intra-op threads.
+        // As the service builds them: all graph optimisations, spinning of idle intra-op threads as asked (off by default).
         using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
-        using var tinySession = new InferenceSession(tiny, options);
-        using var heavySession = new InferenceSession(heavy, options);
+        if (intraOpThreads > 0)
+        {
+            options.IntraOpNumThreads = intraOpThreads;
+        }
 
-        Console.WriteLine($"predict suite: {Environment.ProcessorCount} cores, {duration.TotalSeconds:0} s per measurement, {rounds} rounds, host on Kestrel loopback, bearer token (ES256)");
+        if (!spinning)
+        {
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            options.AddSessionConfigEntry("session.inter_op.allow_spinning", "0");
+        }
+
+        using var tinySession = new InferenceSession(tiny, options);
+        using var computeSession = new InferenceSession(compute, options);
+
+        Console.WriteLine($"predict suite: {Environment.ProcessorCount} cores, {duration.TotalSeconds:0} s per measurement, {rounds} rounds, host on Kestrel loopback, bearer token (ES256); sessions: spinning {(spinning ? "on" : "off")}, intra-op threads {(intraOpThreads > 0 ? intraOpThreads : "ORT's default")}");
+        Console.WriteLine($"raw and V2 of one comparison alternate in slices of {Slice.TotalMilliseconds:0} ms, so a load that comes and goes hits both alike");
 
         // Warm-up of both paths.
-        await Http(client, "heavy", heavyBody, 4, TimeSpan.FromSeconds(2));
-        Raw(heavySession, heavyRow, 4, TimeSpan.FromSeconds(2));
+        await Http(client, "compute", heavyBody, 4, TimeSpan.FromSeconds(2));
+        Raw(computeSession, heavyRow, 4, TimeSpan.FromSeconds(2));
         await Http(client, "tiny", tinyBody, 1, TimeSpan.FromSeconds(2));
         Raw(tinySession, tinyRow, 1, TimeSpan.FromSeconds(2));
+        await Http(client, "heavy", heavyBody, 16, TimeSpan.FromSeconds(2));
         await Http(client, "heavy-batched", heavyBody, 16, TimeSpan.FromSeconds(2));
 
         for (var round = 1; round <= rounds; round++)
@@ -61,25 +85,57 @@ public static class PredictBenchmark
             Console.WriteLine($"--- round {round}");
             foreach (var clients in new[] { 1, 4 })
             {
-                var raw = Raw(heavySession, heavyRow, clients, duration);
                 using var probe = new ComputeProbe();
-                var http = await Http(client, "heavy", heavyBody, clients, duration);
+                var measured = await Alternate(
+                    duration,
+                    slice => Task.FromResult(Raw(computeSession, heavyRow, clients, slice)),
+                    slice => Http(client, "compute", heavyBody, clients, slice));
+                var (raw, http) = (measured[0], measured[1]);
                 var run = probe.Percentile(0.50);
-                Console.WriteLine($"P1 heavy, {clients} client(s): raw {raw}  |  V2 {http}  |  ratio {http.PerSecond / raw.PerSecond:0.00}");
+                Console.WriteLine($"P1 compute, {clients} client(s): raw {raw}  |  V2 {http}  |  ratio {http.PerSecond / raw.PerSecond:0.00}");
                 // Where the difference lies: the service's own Run (its compute metric) against the raw Run, and the rest of the request around it.
                 Console.WriteLine($"   service Run p50 {run:N0} µs (raw Run p50 {raw.P50:N0} µs)  |  V2 p50 outside Run {http.P50 - run:N0} µs");
             }
 
             var floor = await Get(client, "/v2/health/live", duration);
             Console.WriteLine($"HTTP floor (GET /v2/health/live, anonymous, 1 client): {floor}");
-            var rawTiny = Raw(tinySession, tinyRow, 1, duration);
-            var httpTiny = await Http(client, "tiny", tinyBody, 1, duration);
+            var tinyMeasured = await Alternate(
+                duration,
+                slice => Task.FromResult(Raw(tinySession, tinyRow, 1, slice)),
+                slice => Http(client, "tiny", tinyBody, 1, slice));
+            var (rawTiny, httpTiny) = (tinyMeasured[0], tinyMeasured[1]);
             Console.WriteLine($"P2 tiny, 1 client: raw {rawTiny}  |  V2 {httpTiny}  |  added p50 {httpTiny.P50 - rawTiny.P50:0} µs, p99 {httpTiny.P99 - rawTiny.P99:0} µs");
 
-            var plain = await Http(client, "heavy", heavyBody, 16, duration);
-            var batched = await Http(client, "heavy-batched", heavyBody, 16, duration);
+            var batching = await Alternate(
+                duration,
+                slice => Http(client, "heavy", heavyBody, 16, slice),
+                slice => Http(client, "heavy-batched", heavyBody, 16, slice));
+            var (plain, batched) = (batching[0], batching[1]);
             Console.WriteLine($"P5 heavy, 16 clients: unbatched {plain}  |  batched {batched}  |  throughput ×{batched.PerSecond / plain.PerSecond:0.00}, p95 ratio {batched.P95 / plain.P95:0.00}");
         }
+    }
+
+    private static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Every side of a comparison for the measurement's duration each, taken in turn in slices and merged.</summary>
+    private static async Task<Measurement[]> Alternate(TimeSpan duration, params Func<TimeSpan, Task<Measurement>>[] sides)
+    {
+        var parts = sides.Select(_ => new List<Measurement>()).ToArray();
+        for (var spent = TimeSpan.Zero; spent < duration; spent += Slice)
+        {
+            for (var i = 0; i < sides.Length; i++)
+            {
+                parts[i].Add(await sides[i](Slice));
+            }
+        }
+
+        return [.. parts.Select(Merge)];
+    }
+
+    private static Measurement Merge(List<Measurement> parts)
+    {
+        var all = parts.SelectMany(p => p.Latencies).Order().ToArray();
+        return Summarize(all, TimeSpan.FromTicks(parts.Sum(p => p.Elapsed.Ticks)), parts.Sum(p => p.Errors));
     }
 
     /// <summary>Collects the service's compute-time metric (one Run per request) while it lives.</summary>
@@ -120,7 +176,7 @@ public static class PredictBenchmark
         public void Dispose() => _listener.Dispose();
     }
 
-    public sealed record Measurement(long Count, TimeSpan Elapsed, double P50, double P95, double P99, long Errors)
+    public sealed record Measurement(long Count, TimeSpan Elapsed, double P50, double P95, double P99, long Errors, double[] Latencies)
     {
         public double PerSecond => Count / Elapsed.TotalSeconds;
 
@@ -195,11 +251,13 @@ public static class PredictBenchmark
         return Summarize(latencies, stopwatch.Elapsed, 0);
     }
 
-    private static Measurement Summarize(List<double>[] latencies, TimeSpan elapsed, long errors)
+    private static Measurement Summarize(List<double>[] latencies, TimeSpan elapsed, long errors) =>
+        Summarize(latencies.SelectMany(l => l).Order().ToArray(), elapsed, errors);
+
+    private static Measurement Summarize(double[] sorted, TimeSpan elapsed, long errors)
     {
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        double P(double p) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(p * all.Length))];
-        return new Measurement(all.Length, elapsed, P(0.50), P(0.95), P(0.99), errors);
+        double P(double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+        return new Measurement(sorted.Length, elapsed, P(0.50), P(0.95), P(0.99), errors, sorted);
     }
 
     private static byte[] Body(float[] row) => JsonSerializer.SerializeToUtf8Bytes(new
