@@ -767,26 +767,6 @@ namespace MlPlatform.Migrations.PostgreSql.Workflows
                         .HasConstraintName("fk_approvals_runs_run_id");
                 });
 
-            modelBuilder.Entity("MlPlatform.Workflows.Runs.RunStep", b =>
-                {
-                    b.HasOne("MlPlatform.Workflows.Runs.WorkflowRun", null)
-                        .WithMany()
-                        .HasForeignKey("RunId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired()
-                        .HasConstraintName("fk_run_steps_runs_run_id");
-                });
-
-            modelBuilder.Entity("MlPlatform.Workflows.Runs.StepAttempt", b =>
-                {
-                    b.HasOne("MlPlatform.Workflows.Runs.RunStep", null)
-                        .WithMany()
-                        .HasForeignKey("RunStepId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired()
-                        .HasConstraintName("fk_step_attempts_run_steps_run_step_id");
-                });
-
             modelBuilder.Entity("MlPlatform.Workflows.Runs.StepLogLine", b =>
                 {
                     b.HasOne("MlPlatform.Workflows.Runs.StepAttempt", null)

@@ -72,7 +72,11 @@ internal sealed class RunStepConfiguration : IEntityTypeConfiguration<Runs.RunSt
         builder.Property(s => s.OverriddenBy).HasMaxLength(200);
         builder.Property(s => s.OverrideComment).HasMaxLength(2000);
         builder.HasIndex(s => new { s.RunId, s.StepId }).IsUnique();
-        builder.HasOne<Runs.WorkflowRun>().WithMany().HasForeignKey(s => s.RunId).OnDelete(DeleteBehavior.Cascade);
+
+        // No foreign key to runs, nor from step_attempts to run_steps: the engine writes a run, its
+        // steps and their attempts in one transaction and deletes none of them, and the per-row
+        // check (a trigger and an index probe for each row) took 50–60 ms of every 10,000 rows a
+        // wide run's start inserts on PostgreSQL, a third of the start.
     }
 }
 
@@ -93,7 +97,6 @@ internal sealed class StepAttemptConfiguration : IEntityTypeConfiguration<Runs.S
         // last update (running → finished) maintains neither.
         builder.HasIndex(a => a.LeaseExpiresAt).HasDatabaseName("ix_step_attempts_running_lease").HasFilter("state = 'running'");
         builder.HasIndex(a => a.ScheduledFor).HasDatabaseName("ix_step_attempts_queued_due").HasFilter("state = 'queued'");
-        builder.HasOne<Runs.RunStep>().WithMany().HasForeignKey(a => a.RunStepId).OnDelete(DeleteBehavior.Cascade);
     }
 }
 
