@@ -146,4 +146,75 @@ public sealed class TwoHostServingTests
 
         status.ShouldBe(HttpStatusCode.NotFound);
     }
+
+    [Fact]
+    public async Task Given_two_hosts_with_long_caches_When_a_member_is_removed_on_the_first_Then_the_second_refuses_them_promptly()
+    {
+        await using var factory = await PlatformFactory.CreateAsync(
+            DatabaseProvider.PostgreSql, new Dictionary<string, string?> { ["Gateway:RateLimits:Enabled"] = "false" });
+        using var api = await WorkflowTestAccounts.CreateAsync(factory);
+        var secondDirectory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(secondDirectory);
+        // Both of the second host's authorization caches outlive the test, and its outbox dispatcher
+        // idles: only the membership rows every host follows can take the viewer's access away there.
+        await using var second = await InProcessHost.StartAsync(
+            DatabaseProvider.PostgreSql,
+            secondDirectory,
+            factory.PostgresConnectionString,
+            [],
+            new Dictionary<string, string?>
+            {
+                ["Storage:Local:Path"] = Path.Combine(factory.DataDirectory, "artifacts"),
+                ["Predictions:AccessCacheFor"] = "00:10:00",
+                ["UserManagement:Access:CacheFor"] = "00:10:00",
+                ["Messaging:Outbox:PollInterval"] = "00:10:00",
+                ["Gateway:RateLimits:Enabled"] = "false",
+            });
+        second.Client.DefaultRequestHeaders.Authorization = api.Viewer.DefaultRequestHeaders.Authorization;
+
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 1 } } });
+        // Granted once on the second host, so both of its caches hold the viewer's access.
+        for (var i = 0; i < 3; i++)
+        {
+            (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        (await second.Client.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        using var members = await api.Admin.GetFromJsonAsync<System.Text.Json.JsonDocument>($"/api/v1/projects/{api.Project}/members");
+        var viewerId = members!.RootElement.EnumerateArray().Single(m => m.GetProperty("role").GetString() == "Viewer").GetProperty("userId").GetGuid();
+        (await api.Admin.DeleteAsync($"/api/v1/projects/{api.Project}/members/{viewerId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+
+        // Far below the caches' 10 minutes: only the followed change explains the refusal.
+        var clock = Stopwatch.StartNew();
+        HttpStatusCode status;
+        do
+        {
+            status = (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode;
+            if (status != HttpStatusCode.NotFound)
+            {
+                await Task.Delay(50);
+            }
+        }
+        while (status != HttpStatusCode.NotFound && clock.Elapsed < TimeSpan.FromSeconds(15));
+
+        status.ShouldBe(HttpStatusCode.NotFound);
+        (await second.Client.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+
+        // Added back (as a member again, on the first host): the second host lets them in again just as promptly.
+        (await api.Admin.PutAsJsonAsync($"/api/v1/projects/{api.Project}/members/{viewerId}", new { role = "Viewer" })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        clock.Restart();
+        do
+        {
+            status = (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode;
+            if (status != HttpStatusCode.OK)
+            {
+                await Task.Delay(50);
+            }
+        }
+        while (status != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(15));
+
+        status.ShouldBe(HttpStatusCode.OK);
+    }
 }

@@ -89,3 +89,20 @@ public interface IProjectDirectory
     /// <summary>Null when no project has this id.</summary>
     ValueTask<string?> FindNameAsync(Guid projectId, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// A user's membership of a project was granted, changed (role, approver right) or removed. Every
+/// host learns of it (each follows the user-management outbox), so cached authorization answers
+/// everywhere are dropped within a poll interval rather than when they expire.
+/// </summary>
+public sealed record ProjectMembershipChanged(Guid EventId, DateTimeOffset OccurredAt, Guid ProjectId, Guid UserId) : MlPlatform.SharedKernel.Messaging.IIntegrationEvent;
+
+/// <summary>
+/// A number that moves whenever this host learns that some project membership changed. A module
+/// that remembers authorization outcomes of its own (to spare a hot path the authorizer's work)
+/// keeps the number it saw with each and drops those taken at an older one.
+/// </summary>
+public interface IAccessRevision
+{
+    long Current { get; }
+}

@@ -33,6 +33,8 @@ public sealed class UserManagementModule : Module<UserManagementDbContext>
         services.AddSingleton<ProjectAuthorizer>();
         services.AddSingleton<IProjectAuthorizer>(sp => sp.GetRequiredService<ProjectAuthorizer>());
         services.AddSingleton<IProjectDirectory>(sp => sp.GetRequiredService<ProjectAuthorizer>());
+        services.AddSingleton<IAccessRevision>(sp => sp.GetRequiredService<ProjectAuthorizer>());
+        services.AddHostedService<MembershipFollower>();
         services.AddSingleton<AuditLog>();
         services.AddSingleton<IAuditLog>(sp => sp.GetRequiredService<AuditLog>());
         services.AddScoped<UserAccounts>();

@@ -4,6 +4,7 @@ using FluentValidation;
 using Mediator;
 using Microsoft.EntityFrameworkCore;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.UserManagement.Domain;
 using MlPlatform.UserManagement.Persistence;
@@ -165,6 +166,7 @@ public sealed class PutMemberHandler(UserManagementDbContext db, IProjectAuthori
 
         membership.Role = role;
         membership.IsApprover = command.IsApprover;
+        db.AddIntegrationEvent(new ProjectMembershipChanged(Guid.CreateVersion7(), clock.GetUtcNow(), access.ProjectId, user.Id), clock);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -193,7 +195,7 @@ public sealed class PutMemberHandler(UserManagementDbContext db, IProjectAuthori
 
 public sealed record RemoveMember(ClaimsPrincipal Caller, string Project, Guid UserId) : ICommand<Unit>;
 
-public sealed class RemoveMemberHandler(UserManagementDbContext db, IProjectAuthorizer authorizer, ProjectAuthorizer cache, IAuditLog audit)
+public sealed class RemoveMemberHandler(UserManagementDbContext db, IProjectAuthorizer authorizer, ProjectAuthorizer cache, IAuditLog audit, TimeProvider clock)
     : ICommandHandler<RemoveMember, Unit>
 {
     public async ValueTask<Unit> Handle(RemoveMember command, CancellationToken cancellationToken)
@@ -208,6 +210,7 @@ public sealed class RemoveMemberHandler(UserManagementDbContext db, IProjectAuth
         }
 
         db.Memberships.Remove(membership);
+        db.AddIntegrationEvent(new ProjectMembershipChanged(Guid.CreateVersion7(), clock.GetUtcNow(), access.ProjectId, command.UserId), clock);
         await db.SaveChangesAsync(cancellationToken);
         cache.Forget(access.ProjectId, command.UserId);
         await audit.RecordAsync(

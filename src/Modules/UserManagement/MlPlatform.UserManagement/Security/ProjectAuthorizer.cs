@@ -13,10 +13,13 @@ namespace MlPlatform.UserManagement.Security;
 /// does not exist); members without the right get 403. Look-ups are remembered for a few seconds
 /// and forgotten on this host as soon as a membership changes.
 /// </summary>
-public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAuthorizer, IProjectDirectory, IDisposable
+public sealed class ProjectAuthorizer(IServiceScopeFactory scopes, UserManagementOptions options) : IProjectAuthorizer, IProjectDirectory, IAccessRevision, IDisposable
 {
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(10);
+    private readonly TimeSpan _cacheFor = options.AuthorizationCacheFor;
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 50_000 });
+    private long _revision;
+
+    public long Current => Volatile.Read(ref _revision);
 
     public async ValueTask<ProjectAccess> AuthorizeAsync(ClaimsPrincipal principal, string project, Permission permission, CancellationToken cancellationToken = default)
     {
@@ -62,10 +65,21 @@ public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAut
         _ => false,
     };
 
-    /// <summary>Called when a membership changes so this host does not wait for the cache to expire.</summary>
-    public void Forget(Guid projectId, Guid userId) => _cache.Remove((projectId, userId));
+    /// <summary>
+    /// Called when a membership changes (here, or on another host: <see cref="MembershipFollower"/>)
+    /// so this host, and the caches other modules keep by <see cref="Current"/>, do not wait for expiry.
+    /// </summary>
+    public void Forget(Guid projectId, Guid userId)
+    {
+        _cache.Remove((projectId, userId));
+        Interlocked.Increment(ref _revision);
+    }
 
-    public void ForgetProject(string name) => _cache.Remove(name);
+    public void ForgetProject(string name)
+    {
+        _cache.Remove(name);
+        Interlocked.Increment(ref _revision);
+    }
 
     /// <summary>The id of the project with this name, or null when there is none (for the audit log).</summary>
     public async ValueTask<Guid?> FindProjectIdAsync(string name, CancellationToken cancellationToken) =>
@@ -102,7 +116,7 @@ public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAut
             .Where(p => p.Name == name).Select(p => new ProjectRow(p.Id, p.Name)).SingleOrDefaultAsync(cancellationToken);
         if (row is not null)
         {
-            _cache.Set(name, row, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = CacheFor });
+            _cache.Set(name, row, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = _cacheFor });
         }
 
         return row;
@@ -120,7 +134,7 @@ public sealed class ProjectAuthorizer(IServiceScopeFactory scopes) : IProjectAut
             .Where(m => m.ProjectId == projectId && m.UserId == userId)
             .Select(m => new MembershipRow(m.Role, m.IsApprover))
             .SingleOrDefaultAsync(cancellationToken);
-        _cache.Set((projectId, userId), row, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = CacheFor });
+        _cache.Set((projectId, userId), row, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = _cacheFor });
         return row;
     }
 

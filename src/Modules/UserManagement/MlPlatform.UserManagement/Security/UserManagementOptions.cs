@@ -48,6 +48,12 @@ public sealed record UserManagementOptions
 
     public TimeSpan ApiKeyMaxLifetime { get; init; } = TimeSpan.FromDays(365);
 
+    /// <summary>How long a host keeps a project's row and a caller's membership it read (changes made anywhere are followed sooner).</summary>
+    public TimeSpan AuthorizationCacheFor { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often each host reads the membership changes other hosts made (<see cref="MembershipFollower"/>); zero turns it off.</summary>
+    public TimeSpan MembershipPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
     public static UserManagementOptions Read(IConfiguration configuration)
     {
         var section = configuration.GetSection("UserManagement");
@@ -71,6 +77,8 @@ public sealed record UserManagementOptions
             LoginFailuresBeforeLockout = Int(section, "Login:FailuresBeforeLockout", 10, 2, 10000),
             LoginFailureWindow = Duration(section, "Login:FailureWindow", TimeSpan.FromMinutes(15), TimeSpan.FromSeconds(1), TimeSpan.FromDays(1)),
             ApiKeyMaxLifetime = Duration(section, "ApiKeys:MaxLifetime", TimeSpan.FromDays(365), TimeSpan.FromMinutes(1), TimeSpan.FromDays(3650)),
+            AuthorizationCacheFor = Duration(section, "Access:CacheFor", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromHours(1)),
+            MembershipPollInterval = Duration(section, "Access:MembershipPollInterval", TimeSpan.FromMilliseconds(250), TimeSpan.Zero, TimeSpan.FromMinutes(10)),
         };
 
         if (options.KeyEncryptionKey is { } key && (!TryBase64(key, out var bytes) || bytes.Length != 32))
