@@ -304,7 +304,9 @@ public sealed class RunControlTests(RunHostsFixture hosts) : IClassFixture<RunHo
         run.GetProperty("state").GetString().ShouldBe("failed", run.ToString());
         run.GetProperty("error").GetString()!.ShouldContain("timed out after 1s");
         State(run, "next").ShouldBe("cancelled");
-        run = await WaitUntil(api.Maintainer, api.Project, id, r => State(r, "slow") == "cancelled", "the slow step cancelled");
+        // The step ends with the run; its attempt when it has noticed (its token is cancelled).
+        State(run, "slow").ShouldBe("cancelled");
+        run = await WaitUntil(api.Maintainer, api.Project, id, r => Attempts(r, "slow").Single().GetProperty("state").GetString() == "cancelled", "the slow attempt cancelled");
         Attempts(run, "slow").Single().GetProperty("error").GetString()!.ShouldContain("timed out");
         (await Events(api).WaitForAsync(id, "RunFailed")).ShouldContain("RunFailed");
     }

@@ -42,6 +42,7 @@ public sealed class RunHostsFixture : IAsyncLifetime
             services.AddStepType<SleepStep>();
             services.AddStepType<CountingStep>();
             services.AddStepType<LogStep>();
+            services.AddStepType<HoldStep>();
             services.AddSingleton<RunEventLog>();
             services.AddScoped<IIntegrationEventHandler<RunStarted>>(sp => sp.GetRequiredService<RunEventLog>());
             services.AddScoped<IIntegrationEventHandler<RunSucceeded>>(sp => sp.GetRequiredService<RunEventLog>());

@@ -165,3 +165,40 @@ public sealed class LogStep : StepType
         return StepResult.Succeeded();
     }
 }
+
+/// <summary>
+/// Runs until the test lets it go (<see cref="Release"/>), ignoring its cancellation token, then
+/// succeeds: a step whose outcome arrives after its run was stopped, without any sleep to time.
+/// Attempts numbered above 'holdAttempts' succeed at once.
+/// </summary>
+public sealed class HoldStep : StepType
+{
+    private readonly ConcurrentDictionary<(Guid RunId, string StepId, int Attempt), TaskCompletionSource> _gates = new();
+
+    public override string Name => "test.hold";
+
+    public override string Description => "Runs until the test releases it, ignoring cancellation, then succeeds.";
+
+    public override IReadOnlyList<StepParameterSpec> Parameters { get; } =
+    [
+        new("holdAttempts", ParameterType.Int, Default: JsonValue.Create(1), Description: "How many of the step's attempts are held."),
+    ];
+
+    private TaskCompletionSource Gate(Guid runId, string stepId, int attempt) =>
+        _gates.GetOrAdd((runId, stepId, attempt), _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>Lets the held attempt of the step finish (succeed).</summary>
+    public void Release(Guid runId, string stepId, int attempt = 1) => Gate(runId, stepId, attempt).TrySetResult();
+
+    public override async Task<StepResult> ExecuteAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Attempt <= FlakyStep.Number(context.Parameters["holdAttempts"]))
+        {
+            // The token is ignored on purpose: the step finishes only when released.
+            await Gate(context.RunId, context.StepId, context.Attempt).Task.WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None);
+        }
+
+        return StepResult.Succeeded(new Dictionary<string, JsonNode?> { ["late"] = true });
+    }
+}

@@ -58,6 +58,7 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
             run.Error,
             stepDtos)
         {
+            WorkflowId = run.WorkflowId,
             Edges = definition.Steps.SelectMany(s => s.DependsOn.Select(d => new RunEdgeDto(d, s.Id))).ToList(),
             DeadlineAt = run.DeadlineAt,
             Trigger = run.Trigger,
@@ -67,9 +68,15 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
     }
 }
 
-/// <summary>The project's runs, newest first; optionally of one workflow, in one state, created in [<c>from</c>, <c>to</c>), started by one trigger.</summary>
+/// <summary>
+/// The project's runs, newest first; optionally of one workflow, in one state, created in
+/// [<c>from</c>, <c>to</c>), started by one trigger. <see cref="Workflow"/> names the workflow that
+/// has the name now (not one deleted under it); <see cref="WorkflowId"/> names any, deleted or not.
+/// </summary>
 public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>
 {
+    public Guid? WorkflowId { get; init; }
+
     public DateTimeOffset? From { get; init; }
 
     public DateTimeOffset? To { get; init; }
@@ -99,7 +106,22 @@ public sealed class ListRunsHandler(WorkflowsDbContext db, IProjectAuthorizer au
         var runs = db.Runs.AsNoTracking().Where(r => r.ProjectId == access.ProjectId);
         if (query.Workflow is { } workflow)
         {
-            runs = runs.Where(r => r.WorkflowName == workflow);
+            // The workflow the name means now: a workflow deleted and created again under the same
+            // name is another workflow, whose runs are listed by its id (workflowId) instead.
+            var current = await db.Workflows.AsNoTracking()
+                .Where(w => w.ProjectId == access.ProjectId && w.Name == workflow && w.DeletedAt == null)
+                .Select(w => (Guid?)w.Id).SingleOrDefaultAsync(cancellationToken);
+            if (current is not { } currentId || (query.WorkflowId is { } wanted && wanted != currentId))
+            {
+                return new Page<RunSummaryDto>([], 0, query.Offset, query.Limit);
+            }
+
+            runs = runs.Where(r => r.WorkflowId == currentId);
+        }
+        else if (query.WorkflowId is { } workflowId)
+        {
+            // Any workflow of this project, deleted or not (the project filter keeps others' out).
+            runs = runs.Where(r => r.WorkflowId == workflowId);
         }
 
         if (query.State is { } state)
@@ -127,7 +149,7 @@ public sealed class ListRunsHandler(WorkflowsDbContext db, IProjectAuthorizer au
         var total = await runs.CountAsync(cancellationToken);
         // Version-7 ids grow with time: ordering by id is newest-first without comparing times.
         var items = await runs.OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.Id).Skip(query.Offset).Take(query.Limit)
-            .Select(r => new RunSummaryDto(r.Id, r.WorkflowName, r.Version, r.State, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Trigger, r.ScheduledAt))
+            .Select(r => new RunSummaryDto(r.Id, r.WorkflowName, r.Version, r.State, r.CreatedAt, r.StartedAt, r.FinishedAt, r.Trigger, r.ScheduledAt) { WorkflowId = r.WorkflowId })
             .ToListAsync(cancellationToken);
         return new Page<RunSummaryDto>(items, total, query.Offset, query.Limit);
     }

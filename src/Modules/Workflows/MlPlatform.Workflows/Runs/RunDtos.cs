@@ -48,6 +48,9 @@ public sealed record RunDto(
     string? Error,
     IReadOnlyList<RunStepDto> Steps)
 {
+    /// <summary>The workflow's id: stays with the run when the workflow is deleted and its name reused.</summary>
+    public Guid WorkflowId { get; init; }
+
     /// <summary>The DAG's edges (dependency → dependent), for a graph view; the nodes are <see cref="Steps"/>.</summary>
     public IReadOnlyList<RunEdgeDto> Edges { get; init; } = [];
 
@@ -71,4 +74,8 @@ public sealed record RunSummaryDto(
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
     string Trigger,
-    DateTimeOffset? ScheduledAt);
+    DateTimeOffset? ScheduledAt)
+{
+    /// <summary>The workflow's id: stays with the run when the workflow is deleted and its name reused.</summary>
+    public Guid WorkflowId { get; init; }
+}

@@ -33,9 +33,9 @@ public static class RunEndpoints
             .WithTags("Runs")
             .RequireAuthorization(PlatformPolicies.Authenticated);
 
-        runs.MapGet("/", async Task<Ok<Page<RunSummaryDto>>> (string project, string? workflow, string? state, DateTimeOffset? from, DateTimeOffset? to, string? trigger, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
-                TypedResults.Ok(await mediator.Send(new ListRuns(user, project, workflow, state, offset ?? 0, limit ?? 50) { From = from, To = to, Trigger = trigger }, ct)))
-            .WithSummary("The project's runs, newest first, filtered by workflow, state, creation time [from, to) and trigger")
+        runs.MapGet("/", async Task<Ok<Page<RunSummaryDto>>> (string project, string? workflow, Guid? workflowId, string? state, DateTimeOffset? from, DateTimeOffset? to, string? trigger, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new ListRuns(user, project, workflow, state, offset ?? 0, limit ?? 50) { WorkflowId = workflowId, From = from, To = to, Trigger = trigger }, ct)))
+            .WithSummary("The project's runs, newest first, filtered by workflow (the one named so now; workflowId for any, deleted too), state, creation time [from, to) and trigger")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
 

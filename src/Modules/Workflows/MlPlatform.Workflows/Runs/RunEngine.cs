@@ -399,6 +399,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         // Pool slots this finish gives back, one entry per slot.
         var freed = new List<string>();
         var workflowId = Guid.Empty;
+        _completionChecked = false;
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
             db.ChangeTracker.Clear();
@@ -480,10 +481,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     ended.Add(attempt.Id);
                 }
 
-                Record(run, step, attempt, outcome, definition, now, created, requested);
+                if (Record(run, step, attempt, outcome, definition, now, created, requested))
+                {
+                    finished.Add(step);
+                }
+
                 requested.Add(attempt.Id);
                 results[i] = true;
-                finished.Add(step);
             }
 
             if (ended.Count > 0)
@@ -501,10 +505,14 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                     // Tracked rows (the finished steps) keep their changes when queried again.
                     var steps = await db.RunSteps.Where(s => s.RunId == run.Id).ToListAsync(cancellationToken);
                     Advance(run, steps, definition, now, created);
+                    _completionChecked = true;
                 }
             }
 
-            if (leaves > 0 && !RunStates.IsTerminal(run.State))
+            // The leaves were written before any step was read in this transaction, so a count or
+            // a full Advance above already saw them; a new attempt means an open step. Otherwise
+            // (nothing else finished, or only suspended), the leaves may have been the last.
+            if (leaves > 0 && !RunStates.IsTerminal(run.State) && !_completionChecked && created.Count == 0)
             {
                 await CompleteIfDoneAsync(run, now, cancellationToken);
             }
@@ -564,13 +572,41 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         dispatcher.Post(waiting);
     }
 
-    /// <summary>Applies one attempt's outcome to it and its step (retries become new attempts in <paramref name="created"/>).</summary>
-    private void Record(WorkflowRun run, RunStep step, StepAttempt attempt, AttemptOutcome outcome, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, HashSet<Guid> requested)
+    /// <summary>
+    /// Applies one attempt's outcome to it and its step (retries become new attempts in
+    /// <paramref name="created"/>). False when the outcome came too late to count (see <see cref="Late"/>):
+    /// only the attempt was recorded, so there is nothing to move on.
+    /// </summary>
+    private bool Record(WorkflowRun run, RunStep step, StepAttempt attempt, AttemptOutcome outcome, WorkflowDefinition definition, DateTimeOffset now, List<StepAttempt> created, HashSet<Guid> requested)
     {
         var stepDefinition = StepsById(definition)[step.StepId];
         // Whatever happens next, this host no longer runs the attempt.
         attempt.LeaseOwner = null;
         attempt.LeaseExpiresAt = null;
+        if (Late(run, step, attempt) is { } late)
+        {
+            // The run ended, or the step started over, while the attempt ran: its outcome is no
+            // longer the step's. Only the attempt is recorded, as ended; the step, its dependents,
+            // the run and its events stay as they are.
+            attempt.State = AttemptStates.Cancelled;
+            attempt.FinishedAt = now;
+            attempt.Error = Truncate(outcome switch
+            {
+                AttemptOutcome.Cancelled cancelled => cancelled.Reason,
+                AttemptOutcome.Succeeded => $"{late.Why}This attempt succeeded after {late.What}; its outcome was discarded.",
+                AttemptOutcome.Failed failed => $"{late.Why}This attempt failed after {late.What} ({failed.Error}); its outcome was discarded.",
+                _ => $"{late.Why}This attempt was stopped after {late.What}.",
+            });
+            if (RunStates.IsTerminal(run.State) && !StepStates.IsTerminal(step.State))
+            {
+                // Left open by a stop recorded before stops ended every step (older rows).
+                step.State = StepStates.Cancelled;
+                step.FinishedAt = now;
+            }
+
+            return false;
+        }
+
         switch (outcome)
         {
             case AttemptOutcome.Succeeded succeeded:
@@ -635,6 +671,8 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                 step.FinishedAt = now;
                 break;
         }
+
+        return true;
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<StepDefinition>>> DependentsCache = [];
@@ -736,9 +774,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         return true;
     }
 
+    /// <summary>Set once this finish has checked whether every step of the run is done (one count per batch).</summary>
+    private bool _completionChecked;
+
     /// <summary>Leaves finished: the run is over when no other step is open (the batch's changes are flushed first).</summary>
     private async Task CompleteIfDoneAsync(WorkflowRun run, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        _completionChecked = true;
         await db.SaveChangesAsync(cancellationToken);
         var unfinished = await db.RunSteps.CountAsync(
             s => s.RunId == run.Id && s.State != StepStates.Succeeded && s.State != StepStates.Failed && s.State != StepStates.Skipped && s.State != StepStates.Cancelled,
@@ -778,9 +820,13 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         var candidates = outputs.Keys.ToList();
-        var running = await db.StepAttempts.AsNoTracking()
-            .Where(a => candidates.Contains(a.Id) && a.State == AttemptStates.Running && a.Pool == null)
-            .Select(a => new { a.Id, a.RunStepId }).ToListAsync(cancellationToken);
+        // Only the step's current attempt while the step is open (see Late): an attempt that ran on
+        // after its step was started over goes through Record, which keeps its outcome off the step.
+        var running = await (from a in db.StepAttempts.AsNoTracking()
+                             where candidates.Contains(a.Id) && a.State == AttemptStates.Running && a.Pool == null
+                             join st in db.RunSteps on a.RunStepId equals st.Id
+                             where st.Attempts == a.Number && (st.State == StepStates.Running || st.State == StepStates.Ready)
+                             select new { a.Id, a.RunStepId }).ToListAsync(cancellationToken);
         if (running.Count == 0)
         {
             return 0;
@@ -919,8 +965,10 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         await db.Approvals.Where(a => a.RunId == runId && a.State == ApprovalStates.Waiting)
             .ExecuteUpdateAsync(u => u.SetProperty(a => a.State, ApprovalStates.Cancelled).SetProperty(a => a.DecidedAt, now), cancellationToken);
 
-        var stillRunning = open.Where(a => a.State == AttemptStates.Running).Select(a => a.RunStepId).ToHashSet();
-        foreach (var step in steps.Where(s => !StepStates.IsTerminal(s.State) && !stillRunning.Contains(s.Id)))
+        // Every open step ends with the run, also those whose attempts are still running: those
+        // attempts are stopped (their tokens are cancelled) and whatever they report later is
+        // recorded on them alone (see Late), so the run's outcome stands as of now.
+        foreach (var step in steps.Where(s => !StepStates.IsTerminal(s.State)))
         {
             step.State = StepStates.Cancelled;
             step.FinishedAt = now;
@@ -1117,6 +1165,23 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
     private static string StopReason(WorkflowRun run) =>
         run.State == RunStates.Failed && run.Error is { } error ? error : "The run was cancelled.";
+
+    /// <summary>
+    /// Why an attempt's outcome no longer counts, or null if it does: its run has ended (whatever it
+    /// reports then, the run's end stands, as in Airflow, Prefect or Temporal), or its step was
+    /// started over (a retry of the run), so another attempt is the step's now.
+    /// </summary>
+    private static (string Why, string What)? Late(WorkflowRun run, RunStep step, StepAttempt attempt)
+    {
+        if (RunStates.IsTerminal(run.State))
+        {
+            return ((run.State == RunStates.Succeeded ? "The run had already succeeded." : StopReason(run)) + " ", "the run had ended");
+        }
+
+        return attempt.Number != step.Attempts || step.State is not (StepStates.Ready or StepStates.Running)
+            ? ("", $"the step was started again (attempt {step.Attempts})")
+            : null;
+    }
 
     /// <summary>A one-shot trigger at the run's deadline; the job fails the run only if it is still active and past its (current) deadline.</summary>
     private async Task ScheduleDeadlineAsync(WorkflowRun run, CancellationToken cancellationToken)
