@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.SharedKernel.Messaging;
 
@@ -34,6 +35,10 @@ public static class PersistenceRegistration
                     // element: the engine's claims and finishes pass hundreds of ids, which cost a
                     // bound parameter each and a cached plan per list length.
                     .UseParameterizedCollectionMode(ParameterTranslationMode.Parameter));
+                // SQLite changes a foreign key by rebuilding the table, with enforcement switched off
+                // around the swap (a PRAGMA, which no transaction can hold); the copy and the swap are
+                // each transactional. A routine step of such migrations, not worth a warning at every start.
+                options.ConfigureWarnings(w => w.Log((RelationalEventId.NonTransactionalMigrationOperationWarning, Microsoft.Extensions.Logging.LogLevel.Debug)));
                 break;
         }
 
