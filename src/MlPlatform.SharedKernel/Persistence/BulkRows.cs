@@ -107,7 +107,9 @@ public static class BulkRows
                 parameters[i].Value = columns[i].ProviderValue(row!) ?? DBNull.Value;
             }
 
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            // SQLite runs in-process: its async methods only wrap the synchronous ones in a task.
+            cancellationToken.ThrowIfCancellationRequested();
+            command.ExecuteNonQuery();
         }
     }
 }
