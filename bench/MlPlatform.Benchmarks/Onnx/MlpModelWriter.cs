@@ -25,17 +25,7 @@ public static class MlpModelWriter
         graph.Message(5, Int64s("spread_shape", [-1, 1, inputs]));
         graph.Message(1, Node(["x3", "B"], ["r"], "spread", "Add"));
         graph.Message(5, Tensor("B", [1, rows, inputs], Weights(random, rows * inputs, 1.0)));
-        var previous = "r";
-        var width = inputs;
-        for (var l = 0; l < layers; l++)
-        {
-            var w = $"W{l}";
-            graph.Message(1, Node([previous, w], [$"h{l}"], $"matmul{l}", "MatMul"));
-            graph.Message(1, Node([$"h{l}"], [$"a{l}"], $"relu{l}", "Relu"));
-            graph.Message(5, Tensor(w, [width, hidden], Weights(random, width * hidden, 1.0 / Math.Sqrt(width))));
-            previous = $"a{l}";
-            width = hidden;
-        }
+        var (previous, width) = Layers(graph, random, "r", inputs, hidden, layers);
 
         // [N, rows, hidden] → [N, rows, 1] → [N, rows] → mean over the rows → [N, 1].
         graph.Message(1, Node([previous, "Wout"], ["o3"], "out", "MatMul"));
@@ -51,8 +41,16 @@ public static class MlpModelWriter
     {
         var random = new Random(seed);
         var graph = new Proto();
-        var previous = "x";
-        var width = inputs;
+        var (previous, width) = Layers(graph, random, "x", inputs, hidden, layers);
+        graph.Message(1, Node([previous, "Wout"], ["y"], "out", "MatMul"));
+        graph.Message(5, Tensor("Wout", [width, 1], Weights(random, width, 1.0 / Math.Sqrt(width))));
+        return Model(graph, inputs);
+    }
+
+    /// <summary>(MatMul, Relu) × <paramref name="layers"/> of width <paramref name="hidden"/> after <paramref name="input"/>; the last output's name and width.</summary>
+    private static (string Output, int Width) Layers(Proto graph, Random random, string input, int width, int hidden, int layers)
+    {
+        var previous = input;
         for (var l = 0; l < layers; l++)
         {
             var w = $"W{l}";
@@ -63,9 +61,7 @@ public static class MlpModelWriter
             width = hidden;
         }
 
-        graph.Message(1, Node([previous, "Wout"], ["y"], "out", "MatMul"));
-        graph.Message(5, Tensor("Wout", [width, 1], Weights(random, width, 1.0 / Math.Sqrt(width))));
-        return Model(graph, inputs);
+        return (previous, width);
     }
 
     private static byte[] Model(Proto graph, int inputs)

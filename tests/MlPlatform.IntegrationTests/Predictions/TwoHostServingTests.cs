@@ -24,24 +24,9 @@ public sealed class TwoHostServingTests
         await using var factory = await PlatformFactory.CreateAsync(
             DatabaseProvider.PostgreSql, new Dictionary<string, string?> { ["Gateway:RateLimits:Enabled"] = "false" });
         using var api = await WorkflowTestAccounts.CreateAsync(factory);
-        var secondDirectory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(secondDirectory);
         // The second host's revision poll and outbox dispatcher idle for the whole test: the first
         // host's changes can reach it only by the outbox rows every host follows.
-        await using var second = await InProcessHost.StartAsync(
-            DatabaseProvider.PostgreSql,
-            secondDirectory,
-            factory.PostgresConnectionString,
-            [],
-            new Dictionary<string, string?>
-            {
-                ["Storage:Local:Path"] = Path.Combine(factory.DataDirectory, "artifacts"),
-                ["Predictions:RefreshInterval"] = "00:10:00",
-                ["Messaging:Outbox:PollInterval"] = "00:10:00",
-                ["Gateway:RateLimits:Enabled"] = "false",
-            });
-        // The viewer's token, issued by the first host, is accepted by the second (shared signing keys).
-        second.Client.DefaultRequestHeaders.Authorization = api.Viewer.DefaultRequestHeaders.Authorization;
+        await using var second = await SecondHostAsync(factory, api, ("Predictions:RefreshInterval", "00:10:00"));
 
         var model = await ModelWithVersions(api, 2);
         var endpoint = await Endpoint(api, name => new
@@ -153,24 +138,9 @@ public sealed class TwoHostServingTests
         await using var factory = await PlatformFactory.CreateAsync(
             DatabaseProvider.PostgreSql, new Dictionary<string, string?> { ["Gateway:RateLimits:Enabled"] = "false" });
         using var api = await WorkflowTestAccounts.CreateAsync(factory);
-        var secondDirectory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(secondDirectory);
         // Both of the second host's authorization caches outlive the test, and its outbox dispatcher
         // idles: only the membership rows every host follows can take the viewer's access away there.
-        await using var second = await InProcessHost.StartAsync(
-            DatabaseProvider.PostgreSql,
-            secondDirectory,
-            factory.PostgresConnectionString,
-            [],
-            new Dictionary<string, string?>
-            {
-                ["Storage:Local:Path"] = Path.Combine(factory.DataDirectory, "artifacts"),
-                ["Predictions:AccessCacheFor"] = "00:10:00",
-                ["UserManagement:Access:CacheFor"] = "00:10:00",
-                ["Messaging:Outbox:PollInterval"] = "00:10:00",
-                ["Gateway:RateLimits:Enabled"] = "false",
-            });
-        second.Client.DefaultRequestHeaders.Authorization = api.Viewer.DefaultRequestHeaders.Authorization;
+        await using var second = await SecondHostAsync(factory, api, ("Predictions:AccessCacheFor", "00:10:00"), ("UserManagement:Access:CacheFor", "00:10:00"));
 
         var model = await ModelWithVersions(api, 1);
         var endpoint = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 1 } } });
@@ -216,5 +186,29 @@ public sealed class TwoHostServingTests
         while (status != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(15));
 
         status.ShouldBe(HttpStatusCode.OK);
+    }
+
+    /// <summary>
+    /// A second host on the first one's database and artifact folder, its outbox dispatcher idle,
+    /// calling as the viewer (the first host's token: the hosts share signing keys).
+    /// </summary>
+    private static async Task<InProcessHost> SecondHostAsync(PlatformFactory factory, WorkflowTestAccounts api, params (string Key, string Value)[] settings)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "mlp-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(directory);
+        var configuration = new Dictionary<string, string?>
+        {
+            ["Storage:Local:Path"] = Path.Combine(factory.DataDirectory, "artifacts"),
+            ["Messaging:Outbox:PollInterval"] = "00:10:00",
+            ["Gateway:RateLimits:Enabled"] = "false",
+        };
+        foreach (var (key, value) in settings)
+        {
+            configuration[key] = value;
+        }
+
+        var host = await InProcessHost.StartAsync(DatabaseProvider.PostgreSql, directory, factory.PostgresConnectionString, [], configuration);
+        host.Client.DefaultRequestHeaders.Authorization = api.Viewer.DefaultRequestHeaders.Authorization;
+        return host;
     }
 }
