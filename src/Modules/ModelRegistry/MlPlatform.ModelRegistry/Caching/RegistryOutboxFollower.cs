@@ -1,9 +1,7 @@
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using MlPlatform.ModelRegistry.Contracts;
 using MlPlatform.ModelRegistry.Persistence;
-using MlPlatform.SharedKernel.Hosting;
 using MlPlatform.SharedKernel.Messaging;
 
 namespace MlPlatform.ModelRegistry.Caching;
@@ -22,33 +20,17 @@ public sealed partial class RegistryOutboxFollower(
     VersionLookupCache cache,
     ModelRegistrySettings settings,
     TimeProvider clock,
-    ILogger<RegistryOutboxFollower> logger) : PeriodicWork(clock)
+    ILogger<RegistryOutboxFollower> logger)
+    : OutboxFollower<ModelRegistryDbContext>(scopes, clock, [typeof(AliasMoved), typeof(ModelVersionApproved), typeof(ModelVersionRejected), typeof(VersionLookupChanged)])
 {
-    /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
-    public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
-
-    private readonly OutboxWindow _window = new(
-    [
-        IntegrationEventTypes.NameOf(typeof(AliasMoved)),
-        IntegrationEventTypes.NameOf(typeof(ModelVersionApproved)),
-        IntegrationEventTypes.NameOf(typeof(ModelVersionRejected)),
-        IntegrationEventTypes.NameOf(typeof(VersionLookupChanged)),
-    ], Lookback);
-
     protected override TimeSpan Interval => cache.Enabled ? settings.InvalidationPollInterval : TimeSpan.Zero;
-
-    protected override bool RunAtStart => true;
-
-    protected override Task RunOnceAsync(CancellationToken cancellationToken) => FollowAsync(cancellationToken);
 
     // The database is away for a moment: the TTL bounds staleness until the next read works.
     protected override void OnFailed(Exception exception) => LogFollowFailed(logger, exception);
 
-    /// <summary>One read of the outbox; forgets the models of events not seen before. Returns how many models were forgotten.</summary>
-    public async Task<int> FollowAsync(CancellationToken cancellationToken)
+    /// <summary>Forgets the models of the rows; returns how many were forgotten.</summary>
+    protected override Task<int> OnRowsAsync(IReadOnlyList<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>(), Clock.GetUtcNow(), cancellationToken);
         var forgotten = 0;
         foreach (var row in rows)
         {
@@ -59,7 +41,7 @@ public sealed partial class RegistryOutboxFollower(
             }
         }
 
-        return forgotten;
+        return Task.FromResult(forgotten);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the model registry's outbox to forget cached version reads failed; cached entries expire after their TTL meanwhile")]

@@ -2,7 +2,6 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using MlPlatform.Predictions.Persistence;
-using MlPlatform.SharedKernel.Hosting;
 using MlPlatform.SharedKernel.Messaging;
 
 namespace MlPlatform.Predictions.Runtime;
@@ -27,23 +26,14 @@ public sealed partial class EndpointChangeFollower(
     EndpointRouter router,
     PredictionsSettings settings,
     TimeProvider clock,
-    ILogger<EndpointChangeFollower> logger) : PeriodicWork(clock)
+    ILogger<EndpointChangeFollower> logger) : OutboxFollower<PredictionsDbContext>(scopes, clock, [typeof(EndpointChanged)])
 {
-    /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
-    public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
-
-    private readonly OutboxWindow _window = new([IntegrationEventTypes.NameOf(typeof(EndpointChanged))], Lookback);
-
     private volatile bool _reachable = true;
 
     /// <summary>False while the last read of the module's database failed (V2 server readiness).</summary>
     public bool DatabaseReachable => _reachable;
 
     protected override TimeSpan Interval => settings.ChangePollInterval;
-
-    protected override bool RunAtStart => true;
-
-    protected override Task RunOnceAsync(CancellationToken cancellationToken) => FollowAsync(cancellationToken);
 
     protected override void OnSucceeded() => _reachable = true;
 
@@ -54,15 +44,9 @@ public sealed partial class EndpointChangeFollower(
         LogFollowFailed(logger, exception);
     }
 
-    /// <summary>One read of the outbox; reloads the endpoints named by rows not seen before. Returns how many endpoints it looked at.</summary>
-    public async Task<int> FollowAsync(CancellationToken cancellationToken)
+    /// <summary>Reloads the endpoints the rows name. Returns how many endpoints it looked at.</summary>
+    protected override async Task<int> OnRowsAsync(IReadOnlyList<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows, CancellationToken cancellationToken)
     {
-        List<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows;
-        await using (var scope = scopes.CreateAsyncScope())
-        {
-            rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<PredictionsDbContext>(), Clock.GetUtcNow(), cancellationToken);
-        }
-
         var names = rows
             .Select(r => OutboxWindow.Field(r.Payload, "name", v => v.ValueKind == JsonValueKind.String ? v.GetString() : null))
             .OfType<string>().ToHashSet(StringComparer.Ordinal);

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using MlPlatform.SharedKernel.Hosting;
 using MlPlatform.SharedKernel.Messaging;
 using MlPlatform.UserManagement.Contracts;
 using MlPlatform.UserManagement.Persistence;
@@ -21,21 +20,16 @@ public sealed partial class MembershipFollower(
     ProjectAuthorizer authorizer,
     UserManagementOptions options,
     TimeProvider clock,
-    ILogger<MembershipFollower> logger) : PeriodicWork(clock)
+    ILogger<MembershipFollower> logger) : OutboxFollower<UserManagementDbContext>(scopes, clock, [typeof(ProjectMembershipChanged)])
 {
-    /// <summary>How far back each read looks: room for commit delays and clock skew between hosts.</summary>
-    public static readonly TimeSpan Lookback = TimeSpan.FromSeconds(10);
-
-    private readonly OutboxWindow _window = new([IntegrationEventTypes.NameOf(typeof(ProjectMembershipChanged))], Lookback);
-
     protected override TimeSpan Interval => options.MembershipPollInterval;
 
-    protected override bool RunAtStart => true;
+    // The database is away for a moment: cached answers expire on their own meanwhile.
+    protected override void OnFailed(Exception exception) => LogFollowFailed(logger, exception);
 
-    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
+    protected override Task<int> OnRowsAsync(IReadOnlyList<(Guid Id, DateTimeOffset OccurredAt, string Payload)> rows, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var rows = await _window.ReadNewAsync(scope.ServiceProvider.GetRequiredService<UserManagementDbContext>(), Clock.GetUtcNow(), cancellationToken);
+        var forgotten = 0;
         foreach (var row in rows)
         {
             var projectId = OutboxWindow.Field(row.Payload, "projectId", v => v.TryGetGuid(out var id) ? id : (Guid?)null);
@@ -43,12 +37,12 @@ public sealed partial class MembershipFollower(
             if (projectId is { } project && userId is { } user)
             {
                 authorizer.Forget(project, user);
+                forgotten++;
             }
         }
-    }
 
-    // The database is away for a moment: cached answers expire on their own meanwhile.
-    protected override void OnFailed(Exception exception) => LogFollowFailed(logger, exception);
+        return Task.FromResult(forgotten);
+    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the user-management outbox for membership changes failed; cached authorization answers expire on their own meanwhile")]
     private static partial void LogFollowFailed(ILogger logger, Exception exception);
