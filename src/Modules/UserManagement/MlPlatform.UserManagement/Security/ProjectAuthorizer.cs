@@ -129,12 +129,19 @@ public sealed class ProjectAuthorizer(IServiceScopeFactory scopes, UserManagemen
             return cached;
         }
 
+        // A change forgotten while this read was under way may have come after the row was read:
+        // the answer is used, but kept only if no change reached this host meanwhile.
+        var seen = Current;
         await using var scope = scopes.CreateAsyncScope();
         var row = await scope.ServiceProvider.GetRequiredService<UserManagementDbContext>().Memberships.AsNoTracking()
             .Where(m => m.ProjectId == projectId && m.UserId == userId)
             .Select(m => new MembershipRow(m.Role, m.IsApprover))
             .SingleOrDefaultAsync(cancellationToken);
-        _cache.Set((projectId, userId), row, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = _cacheFor });
+        if (Current == seen)
+        {
+            _cache.Set((projectId, userId), row, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = _cacheFor });
+        }
+
         return row;
     }
 
