@@ -86,19 +86,6 @@ public sealed class TwoHostCacheTests
     }
 
     /// <summary>Reads until the answer satisfies <paramref name="done"/>, for at most 15 s (far below the 10 min TTL).</summary>
-    private static async Task<bool> Eventually(HttpClient client, string path, Func<System.Text.Json.JsonElement, bool> done)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(15))
-        {
-            if (done(await Json(await client.GetAsync(path), HttpStatusCode.OK)))
-            {
-                return true;
-            }
-
-            await Task.Delay(50);
-        }
-
-        return false;
-    }
+    private static async Task<bool> Eventually(HttpClient client, string path, Func<System.Text.Json.JsonElement, bool> done) =>
+        done(await Polling.UntilAsync(async () => await Json(await client.GetAsync(path), HttpStatusCode.OK), done));
 }

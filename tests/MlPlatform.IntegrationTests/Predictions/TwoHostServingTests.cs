@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using MlPlatform.IntegrationTests.Infrastructure;
@@ -69,18 +68,13 @@ public sealed class TwoHostServingTests
         await Json(await api.Maintainer.PutAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/weights", new { weights = new { a = 0, b = 100 } }), HttpStatusCode.OK);
 
         // Far below the 10 min revision poll: only the followed change explains the second host's switch.
-        var clock = Stopwatch.StartNew();
-        var switched = false;
-        while (!switched && clock.Elapsed < TimeSpan.FromSeconds(15))
-        {
-            var response = await Infer(second.Client, endpoint, V2Body(Row));
-            switched = response.StatusCode == HttpStatusCode.OK && Header(response, "X-Variant") == "b";
-            if (!switched)
+        var switched = await Polling.UntilAsync(
+            async () =>
             {
-                await Task.Delay(50);
-            }
-        }
-
+                using var response = await Infer(second.Client, endpoint, V2Body(Row));
+                return response.StatusCode == HttpStatusCode.OK && Header(response, "X-Variant") == "b";
+            },
+            done => done);
         switched.ShouldBeTrue("the second host still serves the old split");
         var afterSwitch = answers.Count;
         await Task.Delay(300);
@@ -101,35 +95,11 @@ public sealed class TwoHostServingTests
         var following = await Endpoint(api, name => new { name, variants = new object[] { new { name = "live", model, alias = "live" } } });
         Header(await Infer(second.Client, following, V2Body(Row)), "X-Model-Version").ShouldBe("1");
         await MoveAlias(api, model, "live", 2);
-        clock.Restart();
-        string version;
-        do
-        {
-            version = Header(await Infer(second.Client, following, V2Body(Row)), "X-Model-Version");
-            if (version != "2")
-            {
-                await Task.Delay(50);
-            }
-        }
-        while (version != "2" && clock.Elapsed < TimeSpan.FromSeconds(15));
-
-        version.ShouldBe("2");
+        (await Polling.UntilAsync(async () => Header(await Infer(second.Client, following, V2Body(Row)), "X-Model-Version"), v => v == "2")).ShouldBe("2");
 
         // A delete on the first host: the second stops serving the endpoint too.
         (await api.Maintainer.DeleteAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
-        clock.Restart();
-        HttpStatusCode status;
-        do
-        {
-            status = (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode;
-            if (status != HttpStatusCode.NotFound)
-            {
-                await Task.Delay(50);
-            }
-        }
-        while (status != HttpStatusCode.NotFound && clock.Elapsed < TimeSpan.FromSeconds(15));
-
-        status.ShouldBe(HttpStatusCode.NotFound);
+        (await InferStatus(second.Client, endpoint, HttpStatusCode.NotFound)).ShouldBe(HttpStatusCode.NotFound);
     }
 
     [Fact]
@@ -157,36 +127,23 @@ public sealed class TwoHostServingTests
         (await api.Admin.DeleteAsync($"/api/v1/projects/{api.Project}/members/{viewerId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 
         // Far below the caches' 10 minutes: only the followed change explains the refusal.
-        var clock = Stopwatch.StartNew();
-        HttpStatusCode status;
-        do
-        {
-            status = (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode;
-            if (status != HttpStatusCode.NotFound)
-            {
-                await Task.Delay(50);
-            }
-        }
-        while (status != HttpStatusCode.NotFound && clock.Elapsed < TimeSpan.FromSeconds(15));
-
-        status.ShouldBe(HttpStatusCode.NotFound);
+        (await InferStatus(second.Client, endpoint, HttpStatusCode.NotFound)).ShouldBe(HttpStatusCode.NotFound);
         (await second.Client.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
 
         // Added back (as a member again, on the first host): the second host lets them in again just as promptly.
         (await api.Admin.PutAsJsonAsync($"/api/v1/projects/{api.Project}/members/{viewerId}", new { role = "Viewer" })).StatusCode.ShouldBe(HttpStatusCode.OK);
-        clock.Restart();
-        do
-        {
-            status = (await Infer(second.Client, endpoint, V2Body(Row))).StatusCode;
-            if (status != HttpStatusCode.OK)
-            {
-                await Task.Delay(50);
-            }
-        }
-        while (status != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(15));
-
-        status.ShouldBe(HttpStatusCode.OK);
+        (await InferStatus(second.Client, endpoint, HttpStatusCode.OK)).ShouldBe(HttpStatusCode.OK);
     }
+
+    /// <summary>The second host's answer to an inference, read until it is <paramref name="expected"/> (or 15 s passed).</summary>
+    private static Task<HttpStatusCode> InferStatus(HttpClient client, string endpoint, HttpStatusCode expected) =>
+        Polling.UntilAsync(
+            async () =>
+            {
+                using var response = await Infer(client, endpoint, V2Body(Row));
+                return response.StatusCode;
+            },
+            status => status == expected);
 
     /// <summary>
     /// A second host on the first one's database and artifact folder, its outbox dispatcher idle,
