@@ -19,8 +19,9 @@ public static class PredictBenchmark
 {
     private const int HeavyInputs = 64;
 
-    public static async Task RunAsync(TimeSpan duration, int rounds, bool spinning, int intraOpThreads)
+    public static async Task RunAsync(TimeSpan duration, int rounds, bool spinning, int intraOpThreads, string? only = null, TimeSpan loop = default)
     {
+        bool Runs(string part) => only is null || only.Split(',').Contains(part, StringComparer.OrdinalIgnoreCase);
         // The host and the raw sessions get the same session options.
         var settings = new List<string> { $"--Predictions:Sessions:AllowSpinning={spinning}" };
         if (intraOpThreads > 0)
@@ -83,7 +84,7 @@ public static class PredictBenchmark
         for (var round = 1; round <= rounds; round++)
         {
             Console.WriteLine($"--- round {round}");
-            foreach (var clients in new[] { 1, 4 })
+            foreach (var clients in Runs("p1") ? new[] { 1, 4 } : [])
             {
                 using var probe = new ComputeProbe();
                 var measured = await Alternate(
@@ -94,24 +95,39 @@ public static class PredictBenchmark
                 var run = probe.Percentile(0.50);
                 Console.WriteLine($"P1 compute, {clients} client(s): raw {raw}  |  V2 {http}  |  ratio {http.PerSecond / raw.PerSecond:0.00}");
                 // Where the difference lies: the service's own Run (its compute metric) against the raw Run, and the rest of the request around it.
-                Console.WriteLine($"   service Run p50 {run:N0} µs (raw Run p50 {raw.P50:N0} µs)  |  V2 p50 outside Run {http.P50 - run:N0} µs");
+                Console.WriteLine($"   service Run p50 {run:N0} p95 {probe.Percentile(0.95):N0} mean {probe.Mean():N0} µs (raw Run p50 {raw.P50:N0} p95 {raw.P95:N0} mean {raw.Latencies.Average():N0} µs)  |  V2 outside Run: p50 {http.P50 - run:N0} µs, mean {http.Latencies.Average() - probe.Mean():N0} µs");
             }
 
-            var floor = await Get(client, "/v2/health/live", duration);
-            Console.WriteLine($"HTTP floor (GET /v2/health/live, anonymous, 1 client): {floor}");
-            var tinyMeasured = await Alternate(
-                duration,
-                slice => Task.FromResult(Raw(tinySession, tinyRow, 1, slice)),
-                slice => Http(client, "tiny", tinyBody, 1, slice));
-            var (rawTiny, httpTiny) = (tinyMeasured[0], tinyMeasured[1]);
-            Console.WriteLine($"P2 tiny, 1 client: raw {rawTiny}  |  V2 {httpTiny}  |  added p50 {httpTiny.P50 - rawTiny.P50:0} µs, p99 {httpTiny.P99 - rawTiny.P99:0} µs");
+            if (Runs("p2"))
+            {
+                var floor = await Get(client, "/v2/health/live", duration);
+                Console.WriteLine($"HTTP floor (GET /v2/health/live, anonymous, 1 client): {floor}");
+                var tinyMeasured = await Alternate(
+                    duration,
+                    slice => Task.FromResult(Raw(tinySession, tinyRow, 1, slice)),
+                    slice => Http(client, "tiny", tinyBody, 1, slice));
+                var (rawTiny, httpTiny) = (tinyMeasured[0], tinyMeasured[1]);
+                Console.WriteLine($"P2 tiny, 1 client: raw {rawTiny}  |  V2 {httpTiny}  |  added p50 {httpTiny.P50 - rawTiny.P50:0} µs, p99 {httpTiny.P99 - rawTiny.P99:0} µs");
+            }
 
-            var batching = await Alternate(
-                duration,
-                slice => Http(client, "heavy", heavyBody, 16, slice),
-                slice => Http(client, "heavy-batched", heavyBody, 16, slice));
-            var (plain, batched) = (batching[0], batching[1]);
-            Console.WriteLine($"P5 heavy, 16 clients: unbatched {plain}  |  batched {batched}  |  throughput ×{batched.PerSecond / plain.PerSecond:0.00}, p95 ratio {batched.P95 / plain.P95:0.00}");
+            if (Runs("p5"))
+            {
+                var batching = await Alternate(
+                    duration,
+                    slice => Http(client, "heavy", heavyBody, 16, slice),
+                    slice => Http(client, "heavy-batched", heavyBody, 16, slice));
+                var (plain, batched) = (batching[0], batching[1]);
+                Console.WriteLine($"P5 heavy, 16 clients: unbatched {plain}  |  batched {batched}  |  throughput ×{batched.PerSecond / plain.PerSecond:0.00}, p95 ratio {batched.P95 / plain.P95:0.00}");
+            }
+        }
+
+        if (loop > TimeSpan.Zero)
+        {
+            // P1's raw side, then its V2 side, at 4 clients each, for a profiler to attach to this process.
+            Console.WriteLine($"looping P1's raw Run at 4 threads for {loop.TotalSeconds:0} s in PID {Environment.ProcessId}");
+            Console.WriteLine($"raw loop: {Raw(computeSession, heavyRow, 4, loop)}");
+            Console.WriteLine($"looping P1's V2 /infer at 4 clients for {loop.TotalSeconds:0} s");
+            Console.WriteLine($"V2 loop: {await Http(client, "compute", heavyBody, 4, loop)}");
         }
     }
 
@@ -121,21 +137,27 @@ public static class PredictBenchmark
     private static async Task<Measurement[]> Alternate(TimeSpan duration, params Func<TimeSpan, Task<Measurement>>[] sides)
     {
         var parts = sides.Select(_ => new List<Measurement>()).ToArray();
+        var cpu = new TimeSpan[sides.Length];
+        using var process = Process.GetCurrentProcess();
         for (var spent = TimeSpan.Zero; spent < duration; spent += Slice)
         {
             for (var i = 0; i < sides.Length; i++)
             {
+                process.Refresh();
+                var before = process.TotalProcessorTime;
                 parts[i].Add(await sides[i](Slice));
+                process.Refresh();
+                cpu[i] += process.TotalProcessorTime - before;
             }
         }
 
-        return [.. parts.Select(Merge)];
+        return [.. parts.Select((p, i) => Merge(p, cpu[i]))];
     }
 
-    private static Measurement Merge(List<Measurement> parts)
+    private static Measurement Merge(List<Measurement> parts, TimeSpan cpu)
     {
         var all = parts.SelectMany(p => p.Latencies).Order().ToArray();
-        return Summarize(all, TimeSpan.FromTicks(parts.Sum(p => p.Elapsed.Ticks)), parts.Sum(p => p.Errors));
+        return Summarize(all, TimeSpan.FromTicks(parts.Sum(p => p.Elapsed.Ticks)), parts.Sum(p => p.Errors)) with { Cpu = cpu };
     }
 
     /// <summary>Collects the service's compute-time metric (one Run per request) while it lives.</summary>
@@ -173,14 +195,26 @@ public static class PredictBenchmark
             }
         }
 
+        public double Mean()
+        {
+            lock (_lock)
+            {
+                return _microseconds.Count == 0 ? double.NaN : _microseconds.Average();
+            }
+        }
+
         public void Dispose() => _listener.Dispose();
     }
 
     public sealed record Measurement(long Count, TimeSpan Elapsed, double P50, double P95, double P99, long Errors, double[] Latencies)
     {
+        /// <summary>The whole process's CPU time while it was measured (client, host and runtime), when known.</summary>
+        public TimeSpan? Cpu { get; init; }
+
         public double PerSecond => Count / Elapsed.TotalSeconds;
 
-        public override string ToString() => $"{PerSecond:N0}/s p50 {P50:N0} p95 {P95:N0} p99 {P99:N0} µs{(Errors > 0 ? $" errors {Errors}" : string.Empty)}";
+        public override string ToString() =>
+            $"{PerSecond:N0}/s p50 {P50:N0} p95 {P95:N0} p99 {P99:N0} µs{(Cpu is { } cpu ? $" cpu {cpu.TotalMicroseconds / Count:N0} µs/op" : string.Empty)}{(Errors > 0 ? $" errors {Errors}" : string.Empty)}";
     }
 
     private static Measurement Raw(InferenceSession session, float[] row, int threads, TimeSpan duration)
