@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -54,6 +56,92 @@ public sealed class DatatypeTests(PredictionHostsFixture hosts) : IClassFixture<
 
         var response = await Json(await Infer(api.Viewer, endpoint, AllInputs()), HttpStatusCode.OK);
 
+        EveryOutputEqualsItsInput(response);
+
+        // BOOL also takes 0 and 1, as clients built on numpy send it.
+        var numeric = AllInputs(("BOOL", [1, 0, 0, 1]));
+        var answer = await Json(await Infer(api.Viewer, endpoint, numeric), HttpStatusCode.OK);
+        answer.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == "bool_out")
+            .GetProperty("data").EnumerateArray().Select(b => b.GetBoolean()).ShouldBe([true, false, false, true]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_every_datatype_sent_as_binary_Then_binary_answer_holds_the_same_bytes_and_JSON_answer_the_same_values(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var endpoint = await TypesEndpoint(api);
+        var sections = Types.Select(t => Encode(t.Datatype, t.Data)).ToArray();
+        string Header(bool binaryOutputs) => JsonSerializer.Serialize(new
+        {
+            inputs = Types.Select((t, i) => new { name = InputName(t.Datatype), datatype = t.Datatype, shape = new[] { 2, 2 }, parameters = new { binary_data_size = sections[i].Length } }).ToArray(),
+            parameters = new { binary_data_output = binaryOutputs },
+        });
+        var bytes = sections.SelectMany(s => s).ToArray();
+
+        // As tritonclient sends it: no content type, binary in and out.
+        var (json, binary) = await BinaryAnswer(await InferBinary(api.Viewer, endpoint, Header(binaryOutputs: true), bytes));
+
+        for (var i = 0; i < Types.Length; i++)
+        {
+            var name = InputName(Types[i].Datatype) + "_out";
+            var output = json.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == name);
+            output.GetProperty("datatype").GetString().ShouldBe(Types[i].Datatype);
+            output.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ShouldBe([2, 2]);
+            output.TryGetProperty("data", out _).ShouldBeFalse(name);
+            binary[name].ShouldBe(sections[i], Types[i].Datatype);
+        }
+
+        // Binary in, JSON out: the same values as when they were sent as JSON.
+        EveryOutputEqualsItsInput(await Json(await InferBinary(api.Viewer, endpoint, Header(binaryOutputs: false), bytes, "application/octet-stream"), HttpStatusCode.OK));
+
+        // The bytes must match what the JSON says: a BOOL byte that is not 0 or 1, and a size one short.
+        var badBool = bytes.ToArray();
+        badBool[Types.TakeWhile(t => t.Datatype != "BOOL").Sum(t => Encode(t.Datatype, t.Data).Length)] = 2;
+        (await Error(await InferBinary(api.Viewer, endpoint, Header(binaryOutputs: true), badBool), HttpStatusCode.BadRequest)).ShouldContain("'bool'");
+        (await Error(await InferBinary(api.Viewer, endpoint, Header(binaryOutputs: true), bytes[..^1]), HttpStatusCode.BadRequest)).ShouldContain("'bytes'");
+        (await Error(await InferBinary(api.Viewer, endpoint, Header(binaryOutputs: true), bytes, jsonLength: "x"), HttpStatusCode.BadRequest)).ShouldContain("Inference-Header-Content-Length");
+    }
+
+    /// <summary>Each datatype's values as the binary extension lays them out, written here independently of the server's codec.</summary>
+    private static byte[] Encode(string datatype, object[] data)
+    {
+        var bytes = new List<byte>();
+        foreach (var value in data)
+        {
+            var element = new byte[8];
+            int width;
+            switch (datatype)
+            {
+                case "FP16": BinaryPrimitives.WriteHalfLittleEndian(element, (Half)Convert.ToDouble(value, CultureInfo.InvariantCulture)); width = 2; break;
+                case "BF16": BinaryPrimitives.WriteUInt16LittleEndian(element, (ushort)(BitConverter.SingleToUInt32Bits(Convert.ToSingle(value, CultureInfo.InvariantCulture)) >> 16)); width = 2; break;
+                case "INT8": element[0] = (byte)Convert.ToSByte(value, CultureInfo.InvariantCulture); width = 1; break;
+                case "INT16": BinaryPrimitives.WriteInt16LittleEndian(element, Convert.ToInt16(value, CultureInfo.InvariantCulture)); width = 2; break;
+                case "UINT8": element[0] = Convert.ToByte(value, CultureInfo.InvariantCulture); width = 1; break;
+                case "UINT16": BinaryPrimitives.WriteUInt16LittleEndian(element, Convert.ToUInt16(value, CultureInfo.InvariantCulture)); width = 2; break;
+                case "UINT32": BinaryPrimitives.WriteUInt32LittleEndian(element, Convert.ToUInt32(value, CultureInfo.InvariantCulture)); width = 4; break;
+                case "UINT64": BinaryPrimitives.WriteUInt64LittleEndian(element, Convert.ToUInt64(value, CultureInfo.InvariantCulture)); width = 8; break;
+                case "INT32": BinaryPrimitives.WriteInt32LittleEndian(element, Convert.ToInt32(value, CultureInfo.InvariantCulture)); width = 4; break;
+                case "INT64": BinaryPrimitives.WriteInt64LittleEndian(element, Convert.ToInt64(value, CultureInfo.InvariantCulture)); width = 8; break;
+                case "FP64": BinaryPrimitives.WriteDoubleLittleEndian(element, Convert.ToDouble(value, CultureInfo.InvariantCulture)); width = 8; break;
+                case "BOOL": element[0] = (bool)value ? (byte)1 : (byte)0; width = 1; break;
+                case "BYTES":
+                    var utf8 = Encoding.UTF8.GetBytes((string)value);
+                    BinaryPrimitives.WriteUInt32LittleEndian(element, (uint)utf8.Length);
+                    bytes.AddRange(element[..4]);
+                    bytes.AddRange(utf8);
+                    continue;
+                default: throw new ArgumentOutOfRangeException(nameof(datatype), datatype, null);
+            }
+
+            bytes.AddRange(element[..width]);
+        }
+
+        return [.. bytes];
+    }
+
+    private static void EveryOutputEqualsItsInput(JsonElement response)
+    {
         foreach (var (datatype, _, data) in Types)
         {
             var output = response.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == InputName(datatype) + "_out");
@@ -73,12 +161,6 @@ public sealed class DatatypeTests(PredictionHostsFixture hosts) : IClassFixture<
                 }
             }
         }
-
-        // BOOL also takes 0 and 1, as clients built on numpy send it.
-        var numeric = AllInputs(("BOOL", [1, 0, 0, 1]));
-        var answer = await Json(await Infer(api.Viewer, endpoint, numeric), HttpStatusCode.OK);
-        answer.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == "bool_out")
-            .GetProperty("data").EnumerateArray().Select(b => b.GetBoolean()).ShouldBe([true, false, false, true]);
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -47,6 +48,43 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         // Flat row-major data is the same tensor.
         var flat = await Json(await Infer(api.Viewer, endpoint, new { inputs = new[] { new { name = "x", shape = new[] { 2, 3 }, datatype = "FP32", data = Rows.SelectMany(r => r).ToArray() } } }), HttpStatusCode.OK);
         Output(flat).ShouldBe(data);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_rows_sent_as_binary_tensor_data_Then_outputs_equal_reference_in_JSON_or_in_binary(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var endpoint = await SharedEndpoint(api);
+        var rows = Rows.SelectMany(r => r).ToArray();
+        var bytes = new byte[rows.Length * 4];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), rows[i]);
+        }
+
+        const string Inputs = """{"name":"x","shape":[2,3],"datatype":"FP32","parameters":{"binary_data_size":24}}""";
+
+        var asJson = await Json(await InferBinary(api.Viewer, endpoint, $$"""{"id":"b1","inputs":[{{Inputs}}]}""", bytes), HttpStatusCode.OK);
+        asJson.GetProperty("id").GetString().ShouldBe("b1");
+        Output(asJson)[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
+        Output(asJson)[1].ShouldBe(Expected(1, Rows[1]), 1e-6f);
+
+        var (json, binary) = await BinaryAnswer(await InferBinary(api.Viewer, endpoint, $$$"""{"inputs":[{{{Inputs}}}],"outputs":[{"name":"y","parameters":{"binary_data":true}}]}""", bytes, "application/octet-stream"));
+        json.GetProperty("outputs")[0].GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ShouldBe([2, 1]);
+        var y = binary["y"];
+        y.Length.ShouldBe(8);
+        BinaryPrimitives.ReadSingleLittleEndian(y).ShouldBe(Expected(1, Rows[0]), 1e-6f);
+        BinaryPrimitives.ReadSingleLittleEndian(y.AsSpan(4)).ShouldBe(Expected(1, Rows[1]), 1e-6f);
+
+        // The server says it speaks the extension, as V2 clients check.
+        var server = await Json(await api.Anonymous.GetAsync("/v2"), HttpStatusCode.OK);
+        server.GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).ShouldContain("binary_tensor_data");
+
+        // Bytes the JSON does not account for, and a header past the body, are refused; so is a caller without a token.
+        (await Error(await InferBinary(api.Viewer, endpoint, $$"""{"inputs":[{{Inputs}}]}""", [.. bytes, 0, 0, 0, 0]), HttpStatusCode.BadRequest)).ShouldContain("4 bytes after the JSON");
+        (await Error(await InferBinary(api.Viewer, endpoint, $$"""{"inputs":[{{Inputs}}]}""", bytes, jsonLength: "100000"), HttpStatusCode.BadRequest)).ShouldContain("Inference-Header-Content-Length");
+        (await InferBinary(api.Anonymous, endpoint, $$"""{"inputs":[{{Inputs}}]}""", bytes)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
     }
 
     [Theory]
@@ -113,8 +151,8 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
             data.Add(provider, "wrong datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"INT64","data":[1,2,3]}]}""");
             data.Add(provider, "datatype not the model's", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP16","data":[1,2,3]}]}""");
             data.Add(provider, "unknown datatype", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FLOAT","data":[1,2,3]}]}""");
-            data.Add(provider, "binary data", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","parameters":{"binary_data_size":12}}]}""");
-            data.Add(provider, "binary output", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"y","parameters":{"binary_data":true}}]}""");
+            data.Add(provider, "binary data without its header", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","parameters":{"binary_data_size":12}}]}""");
+            data.Add(provider, "binary output flag not a boolean", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"y","parameters":{"binary_data":"yes"}}]}""");
             data.Add(provider, "output without name", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{}]}""");
             data.Add(provider, "parameters not an object", """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"parameters":[1]}""");
             data.Add(provider, "too few elements", """{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[1,2,3]}]}""");

@@ -128,6 +128,44 @@ internal static class PredictionApi
         return client.SendAsync(request);
     }
 
+    /// <summary>A V2 request with the binary tensor data extension: the JSON, its length in the header, then the tensors' bytes; sent with the content type a client chose (none, as tritonclient sends it, by default).</summary>
+    public static Task<HttpResponseMessage> InferBinary(HttpClient client, string endpoint, string json, byte[] binary, string? contentType = null, string? jsonLength = null)
+    {
+        var header = Encoding.UTF8.GetBytes(json);
+        var content = new ByteArrayContent([.. header, .. binary]);
+        if (contentType is not null)
+        {
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        }
+
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{endpoint}/infer") { Content = content };
+        request.Headers.Add("Inference-Header-Content-Length", jsonLength ?? header.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return client.SendAsync(request);
+    }
+
+    /// <summary>An answer with the binary extension: its JSON part, and each binary output's bytes by name, cut in the order of the outputs.</summary>
+    public static async Task<(JsonElement Json, Dictionary<string, byte[]> Binary)> BinaryAnswer(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsByteArrayAsync();
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, Encoding.UTF8.GetString(body));
+        response.Content.Headers.ContentType?.MediaType.ShouldBe("application/octet-stream");
+        var jsonLength = int.Parse(response.Headers.GetValues("Inference-Header-Content-Length").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        var json = JsonDocument.Parse(body.AsMemory(0, jsonLength)).RootElement.Clone();
+        var sections = new Dictionary<string, byte[]>();
+        var offset = jsonLength;
+        foreach (var output in json.GetProperty("outputs").EnumerateArray())
+        {
+            if (output.TryGetProperty("parameters", out var p) && p.TryGetProperty("binary_data_size", out var size))
+            {
+                sections[output.GetProperty("name").GetString()!] = body[offset..(offset + size.GetInt32())];
+                offset += size.GetInt32();
+            }
+        }
+
+        offset.ShouldBe(body.Length, "the binary sections fill the rest of the answer");
+        return (json, sections);
+    }
+
     public static float[] Output(JsonElement response, string name = "y") =>
         response.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == name)
             .GetProperty("data").EnumerateArray().Select(x => x.GetSingle()).ToArray();

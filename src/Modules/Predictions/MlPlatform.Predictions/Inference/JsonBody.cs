@@ -21,7 +21,14 @@ internal static class JsonBody
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
-    public static void Write<TState>(HttpResponse response, TState state, Action<Utf8JsonWriter, TState> compose)
+    public static void Write<TState>(HttpResponse response, TState state, Action<Utf8JsonWriter, TState> compose) =>
+        Write(response, state, compose, null, null);
+
+    /// <summary>
+    /// JSON followed by binary data (the V2 binary tensor data extension): the JSON's length goes in
+    /// <paramref name="jsonLengthHeader"/>, and the whole answer is <c>application/octet-stream</c>.
+    /// </summary>
+    public static void Write<TState>(HttpResponse response, TState state, Action<Utf8JsonWriter, TState> compose, Action<IBufferWriter<byte>, TState>? appendBinary, string? jsonLengthHeader)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
         var writer = t_writer ??= new Utf8JsonWriter(buffer);
@@ -31,7 +38,17 @@ internal static class JsonBody
         {
             compose(writer, state);
             writer.Flush();
-            response.ContentType = "application/json";
+            if (appendBinary is null)
+            {
+                response.ContentType = "application/json";
+            }
+            else
+            {
+                response.Headers[jsonLengthHeader!] = buffer.WrittenCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                appendBinary(buffer, state);
+                response.ContentType = "application/octet-stream";
+            }
+
             response.ContentLength = buffer.WrittenCount;
             response.BodyWriter.Write(buffer.WrittenSpan);
         }

@@ -10,22 +10,52 @@ namespace MlPlatform.Predictions.Inference;
 
 /// <summary>A parsed V2 inference request.</summary>
 /// <remarks>Request parameters other than ours are accepted and ignored, as the protocol allows.</remarks>
-public sealed record V2Request(string? Id, IReadOnlyList<TensorData> Inputs, IReadOnlyList<string>? Outputs, string? Variant, string? RequestKey, bool UseCache);
+public sealed record V2Request(string? Id, IReadOnlyList<TensorData> Inputs, IReadOnlyList<string>? Outputs, string? Variant, string? RequestKey, bool UseCache)
+{
+    /// <summary>The binary tensor data extension: every output answered as binary unless it says otherwise (<c>parameters.binary_data_output</c>).</summary>
+    public bool BinaryOutputs { get; init; }
+
+    /// <summary>Outputs that said how they want to be answered (their <c>parameters.binary_data</c>), over the default.</summary>
+    public IReadOnlyDictionary<string, bool>? OutputBinary { get; init; }
+
+    /// <summary>Which of the answer's outputs go as binary; null when none does (a plain JSON answer).</summary>
+    public bool[]? BinaryFor(IReadOnlyList<TensorData> outputs)
+    {
+        if (!BinaryOutputs && OutputBinary is null)
+        {
+            return null;
+        }
+
+        var binary = new bool[outputs.Count];
+        var any = false;
+        for (var i = 0; i < binary.Length; i++)
+        {
+            binary[i] = OutputBinary is not null && OutputBinary.TryGetValue(outputs[i].Name, out var asked) ? asked : BinaryOutputs;
+            any |= binary[i];
+        }
+
+        return any ? binary : null;
+    }
+}
 
 /// <summary>
-/// The Open Inference Protocol's JSON: requests with tensors (data flat or nested, row-major) and
-/// answers. Every malformed part is a 400 naming it.
+/// The Open Inference Protocol's JSON: requests with tensors (data flat or nested, row-major, or
+/// binary after the JSON: <see cref="V2Binary"/>) and answers. Every malformed part is a 400 naming it.
 /// </summary>
 public static class V2Codec
 {
-    public static async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    /// <param name="binaryFollows">
+    /// The request carries the binary extension's header, which says what the body holds: its
+    /// content type is then not checked (clients send none, octet-stream, or their library's default).
+    /// </param>
+    public static async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken, bool binaryFollows = false)
     {
         if (request.ContentLength is { } length && length > maxBytes)
         {
             throw new PayloadTooLargeException(maxBytes);
         }
 
-        if (request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) && !type.StartsWith("text/json", StringComparison.OrdinalIgnoreCase))
+        if (!binaryFollows && request.ContentType is { } type && !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) && !type.StartsWith("text/json", StringComparison.OrdinalIgnoreCase))
         {
             throw new UnsupportedMediaTypeException($"Send JSON (application/json); got '{type}'.");
         }
@@ -90,7 +120,7 @@ public static class V2Codec
         return filled == length ? body : throw new BadRequestException("The request body is shorter than its Content-Length.");
     }
 
-    public static JsonDocument ParseDocument(byte[] body)
+    public static JsonDocument ParseDocument(ReadOnlyMemory<byte> body)
     {
         if (body.Length == 0)
         {
@@ -107,21 +137,34 @@ public static class V2Codec
         }
     }
 
-    public static V2Request ParseInfer(byte[] body, long maxElements)
+    public static V2Request ParseInfer(byte[] body, long maxElements) => ParseInfer(body, null, maxElements);
+
+    /// <param name="jsonLength">The JSON part's length when binary tensor data follows it (<see cref="V2Binary.JsonLength"/>).</param>
+    public static V2Request ParseInfer(byte[] body, int? jsonLength, long maxElements)
     {
+        if (jsonLength is { } json)
+        {
+            return ParseInferGeneral(body.AsMemory(0, json), body.AsMemory(json), maxElements);
+        }
+
         // The common request in one pass straight into its arrays; anything else, errors included, the general way below.
         if (V2FastReader.TryRead(body, maxElements, out var common))
         {
             return common!;
         }
 
-        return ParseInferGeneral(body, maxElements);
+        return ParseInferGeneral(body, ReadOnlyMemory<byte>.Empty, maxElements);
     }
 
-    /// <summary>Any V2 request: data flat or nested, parameters, every datatype; every malformed part a 400 naming it.</summary>
-    internal static V2Request ParseInferGeneral(byte[] body, long maxElements)
+    internal static V2Request ParseInferGeneral(byte[] body, long maxElements) => ParseInferGeneral(body, ReadOnlyMemory<byte>.Empty, maxElements);
+
+    /// <summary>
+    /// Any V2 request: data flat or nested or binary, parameters, every datatype; every malformed
+    /// part a 400 naming it. <paramref name="binary"/> is what follows the JSON (empty without the extension).
+    /// </summary>
+    internal static V2Request ParseInferGeneral(ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> binary, long maxElements)
     {
-        using var document = ParseDocument(body);
+        using var document = ParseDocument(json);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -137,6 +180,7 @@ public static class V2Codec
         string? variant = null;
         string? requestKey = null;
         var useCache = true;
+        var binaryOutputs = false;
         if (root.TryGetProperty("parameters", out var p))
         {
             if (p.ValueKind != JsonValueKind.Object)
@@ -157,9 +201,9 @@ public static class V2Codec
                 };
             }
 
-            if (p.TryGetProperty("binary_data_output", out var binary) && binary.ValueKind == JsonValueKind.True)
+            if (p.TryGetProperty("binary_data_output", out var binaryOutput))
             {
-                throw new BadRequestException("Binary tensor data is not supported; ask for JSON outputs.");
+                binaryOutputs = Flag(binaryOutput, "parameters.binary_data_output");
             }
         }
 
@@ -170,12 +214,19 @@ public static class V2Codec
 
         var inputs = new List<TensorData>();
         var index = 0;
+        var binaryRead = 0;
         foreach (var input in inputsElement.EnumerateArray())
         {
-            inputs.Add(ParseTensor(input, index++, maxElements));
+            inputs.Add(ParseTensor(input, index++, maxElements, binary.Span, ref binaryRead));
+        }
+
+        if (binaryRead != binary.Length)
+        {
+            throw new BadRequestException($"The body has {binary.Length - binaryRead} bytes after the JSON and the inputs' binary data ({binaryRead} bytes by their binary_data_size).");
         }
 
         List<string>? outputs = null;
+        Dictionary<string, bool>? outputBinary = null;
         if (root.TryGetProperty("outputs", out var outputsElement))
         {
             if (outputsElement.ValueKind != JsonValueKind.Array)
@@ -192,9 +243,9 @@ public static class V2Codec
                 }
 
                 if (output.TryGetProperty("parameters", out var op) && op.ValueKind == JsonValueKind.Object
-                    && op.TryGetProperty("binary_data", out var bd) && bd.ValueKind == JsonValueKind.True)
+                    && op.TryGetProperty("binary_data", out var bd))
                 {
-                    throw new BadRequestException("Binary tensor data is not supported; ask for JSON outputs.");
+                    (outputBinary ??= new(StringComparer.Ordinal))[name.GetString()!] = Flag(bd, $"outputs[{outputs.Count}].parameters.binary_data");
                 }
 
                 outputs.Add(name.GetString()!);
@@ -206,15 +257,22 @@ public static class V2Codec
             }
         }
 
-        return new V2Request(id, inputs, outputs, variant, requestKey, useCache);
+        return new V2Request(id, inputs, outputs, variant, requestKey, useCache) { BinaryOutputs = binaryOutputs, OutputBinary = outputBinary };
     }
+
+    private static bool Flag(JsonElement value, string name) => value.ValueKind switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => throw new BadRequestException($"{name} must be true or false."),
+    };
 
     private static string? StringParameter(JsonElement parameters, string name) =>
         parameters.TryGetProperty(name, out var value)
             ? value.ValueKind == JsonValueKind.String ? value.GetString() : throw new BadRequestException($"parameters.{name} must be a string.")
             : null;
 
-    private static TensorData ParseTensor(JsonElement input, int index, long maxElements)
+    private static TensorData ParseTensor(JsonElement input, int index, long maxElements, ReadOnlySpan<byte> binary, ref int binaryRead)
     {
         if (input.ValueKind != JsonValueKind.Object)
         {
@@ -269,9 +327,28 @@ public static class V2Codec
             throw new BadRequestException($"input '{name}': shape [{string.Join(",", shape)}] holds {count} elements, more than the body can carry.");
         }
 
-        if (input.TryGetProperty("parameters", out var tp) && tp.ValueKind == JsonValueKind.Object && tp.TryGetProperty("binary_data_size", out _))
+        if (input.TryGetProperty("parameters", out var tp) && tp.ValueKind == JsonValueKind.Object && tp.TryGetProperty("binary_data_size", out var sizeElement))
         {
-            throw new BadRequestException($"input '{name}': binary tensor data (binary_data_size) is not supported; send the values in 'data' as JSON.");
+            if (input.TryGetProperty("data", out _))
+            {
+                throw new BadRequestException($"input '{name}': send its values either in 'data' or as binary (binary_data_size), not both.");
+            }
+
+            if (sizeElement.ValueKind != JsonValueKind.Number || !sizeElement.TryGetInt64(out var size) || size < 0)
+            {
+                throw new BadRequestException($"input '{name}': binary_data_size must be a whole number of bytes ≥ 0.");
+            }
+
+            if (size > binary.Length - binaryRead)
+            {
+                throw new BadRequestException(binary.IsEmpty
+                    ? $"input '{name}' has binary_data_size {size} but no binary data follows the JSON: send the JSON's length in the {V2Binary.HeaderName} header and the tensor bytes after it."
+                    : $"input '{name}': binary_data_size is {size} bytes, but only {binary.Length - binaryRead} bytes of binary data are left in the body.");
+            }
+
+            var section = binary.Slice(binaryRead, (int)size);
+            binaryRead += (int)size;
+            return V2Binary.ReadTensor(name, datatype, shape, (int)count, section);
         }
 
         if (!input.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
@@ -383,7 +460,8 @@ public static class V2Codec
         return new BadRequestException($"input '{name}': element {n} is {(text.Length > 40 ? text[..40] + "…" : text)}, not a {what}.");
     }
 
-    public static void WriteInferResponse(Utf8JsonWriter writer, string modelName, string modelVersion, string? id, IReadOnlyList<TensorData> outputs)
+    /// <param name="binary">Per output, whether its data follows the JSON as binary (written by <see cref="WriteBinaryOutputs"/>); null for none.</param>
+    public static void WriteInferResponse(Utf8JsonWriter writer, string modelName, string modelVersion, string? id, IReadOnlyList<TensorData> outputs, bool[]? binary = null)
     {
         writer.WriteStartObject();
         writer.WriteString("model_name", modelName);
@@ -394,8 +472,9 @@ public static class V2Codec
         }
 
         writer.WriteStartArray("outputs");
-        foreach (var output in outputs)
+        for (var o = 0; o < outputs.Count; o++)
         {
+            var output = outputs[o];
             writer.WriteStartObject();
             writer.WriteString("name", output.Name);
             writer.WriteString("datatype", output.Datatype);
@@ -406,13 +485,35 @@ public static class V2Codec
             }
 
             writer.WriteEndArray();
-            writer.WritePropertyName("data");
-            TensorBinding.WriteData(writer, output.Data);
+            if (binary is not null && binary[o])
+            {
+                writer.WriteStartObject("parameters");
+                writer.WriteNumber("binary_data_size", V2Binary.Size(output));
+                writer.WriteEndObject();
+            }
+            else
+            {
+                writer.WritePropertyName("data");
+                TensorBinding.WriteData(writer, output.Data);
+            }
+
             writer.WriteEndObject();
         }
 
         writer.WriteEndArray();
         writer.WriteEndObject();
+    }
+
+    /// <summary>The binary sections of the outputs marked binary, in their order, after the answer's JSON.</summary>
+    public static void WriteBinaryOutputs(IBufferWriter<byte> buffer, IReadOnlyList<TensorData> outputs, bool[] binary)
+    {
+        for (var o = 0; o < outputs.Count; o++)
+        {
+            if (binary[o])
+            {
+                V2Binary.Write(buffer, outputs[o]);
+            }
+        }
     }
 
     public static string VersionText(int version) => version.ToString(CultureInfo.InvariantCulture);

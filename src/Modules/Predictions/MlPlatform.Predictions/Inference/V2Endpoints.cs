@@ -22,8 +22,8 @@ public static class V2Endpoints
         var v2 = endpoints.MapGroup("/v2").WithTags("Inference (V2)");
 
         // Liveness and readiness of the inference server say nothing about any project: open like /health.
-        v2.MapGet(string.Empty, () => TypedResults.Json(new { name = "mlplatform", version = ServerVersion, extensions = Array.Empty<string>() }))
-            .AllowAnonymous().WithSummary("Server metadata: name, version and protocol extensions (none)");
+        v2.MapGet(string.Empty, () => TypedResults.Json(new { name = "mlplatform", version = ServerVersion, extensions = Extensions }))
+            .AllowAnonymous().WithSummary("Server metadata: name, version and protocol extensions (binary tensor data)");
         v2.MapGet("/health/live", () => TypedResults.Json(new { live = true })).AllowAnonymous().WithSummary("The server is live");
         // The protocol's boolean by status: 200 ready, 4xx not ready (host stopping, or the serving tables cannot be read).
         v2.MapGet("/health/ready", (IHostApplicationLifetime lifetime, EndpointChangeFollower follower) =>
@@ -46,10 +46,12 @@ public static class V2Endpoints
         models.MapGet("/versions/{version}/ready", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => ReadyAsync(name, version, context, user, plane))
             .WithSummary("200 when that version is loaded and ready");
         models.MapPost("/infer", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, null, context, user, plane))
-            .WithSummary("Inference with JSON tensors; headers X-Request-Key (sticky) and X-Variant (explicit); answer headers name the model version and variant");
+            .WithSummary("Inference with JSON tensors, or binary ones after the JSON (Inference-Header-Content-Length); headers X-Request-Key (sticky) and X-Variant (explicit); answer headers name the model version and variant");
         models.MapPost("/versions/{version}/infer", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, version, context, user, plane))
             .WithSummary("Inference on one version (a variant name or a model version number)");
     }
+
+    private static readonly string[] Extensions = [V2Binary.Extension];
 
     private static readonly string ServerVersion =
         typeof(V2Endpoints).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
@@ -125,14 +127,26 @@ public static class V2Endpoints
         try
         {
             var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
-            var body = await V2Codec.ReadBodyAsync(context.Request, plane.Settings.MaxRequestBytes, context.RequestAborted);
-            var request = V2Codec.ParseInfer(body, plane.Settings.MaxRequestBytes);
             var headers = context.Request.Headers;
+            var binaryHeader = headers.TryGetValue(V2Binary.HeaderName, out var h) ? h.ToString() : null;
+            var body = await V2Codec.ReadBodyAsync(context.Request, plane.Settings.MaxRequestBytes, context.RequestAborted, binaryFollows: binaryHeader is not null);
+            var request = V2Codec.ParseInfer(body, V2Binary.JsonLength(binaryHeader, body.Length), plane.Settings.MaxRequestBytes);
             var explicitVariant = version ?? request.Variant ?? (headers.TryGetValue(PredictionHeaders.SelectVariant, out var v) ? v.ToString() : null);
             var key = request.RequestKey ?? (headers.TryGetValue(PredictionHeaders.RequestKey, out var k) ? k.ToString() : null);
             var variant = endpoint.Select(explicitVariant, key);
             var result = await plane.InferAsync(endpoint, variant, request.Inputs, request.Outputs, request.UseCache, context.RequestAborted);
             DataPlane.WriteHeaders(context.Response, result);
+            if (request.BinaryFor(result.Outputs) is { } binary)
+            {
+                JsonBody.Write(
+                    context.Response,
+                    (endpoint.Name, variant.VersionText, request.Id, result.Outputs, binary),
+                    static (writer, answer) => V2Codec.WriteInferResponse(writer, answer.Name, answer.VersionText, answer.Id, answer.Outputs, answer.binary),
+                    static (buffer, answer) => V2Codec.WriteBinaryOutputs(buffer, answer.Outputs, answer.binary),
+                    V2Binary.HeaderName);
+                return;
+            }
+
             JsonBody.Write(context.Response, (endpoint.Name, variant.VersionText, request.Id, result.Outputs), static (writer, answer) =>
                 V2Codec.WriteInferResponse(writer, answer.Name, answer.VersionText, answer.Id, answer.Outputs));
         }
