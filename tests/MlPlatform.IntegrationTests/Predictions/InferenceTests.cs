@@ -77,6 +77,10 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         BinaryPrimitives.ReadSingleLittleEndian(y).ShouldBe(Expected(1, Rows[0]), 1e-6f);
         BinaryPrimitives.ReadSingleLittleEndian(y.AsSpan(4)).ShouldBe(Expected(1, Rows[1]), 1e-6f);
 
+        // Python's urllib labels any POST body a form; the extension's header says what the body is.
+        var fromUrllib = await Json(await InferBinary(api.Viewer, endpoint, $$"""{"inputs":[{{Inputs}}]}""", bytes, "application/x-www-form-urlencoded"), HttpStatusCode.OK);
+        Output(fromUrllib).ShouldBe(Output(asJson));
+
         // The server says it speaks the extension, as V2 clients check.
         var server = await Json(await api.Anonymous.GetAsync("/v2"), HttpStatusCode.OK);
         server.GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).ShouldContain("binary_tensor_data");
