@@ -19,9 +19,15 @@ public static class PredictBenchmark
 {
     private const int HeavyInputs = 64;
 
-    public static async Task RunAsync(TimeSpan duration, int rounds, bool spinning, int intraOpThreads, string? only = null, TimeSpan loop = default)
+    /// <param name="Only">The comparisons to run (p1, p2, p5, comma-separated); all when null.</param>
+    /// <param name="Loop">After the rounds, P1's raw then V2 side alone for this long each, for a profiler.</param>
+    /// <param name="P1Clients">The client counts P1 is measured at: one (latency-bound) up to saturation.</param>
+    public sealed record Options(TimeSpan Duration, int Rounds, bool Spinning, int IntraOpThreads, string? Only, TimeSpan Loop, int[] P1Clients);
+
+    public static async Task RunAsync(Options o)
     {
-        bool Runs(string part) => only is null || only.Split(',').Contains(part, StringComparer.OrdinalIgnoreCase);
+        var (duration, rounds, spinning, intraOpThreads, loop) = (o.Duration, o.Rounds, o.Spinning, o.IntraOpThreads, o.Loop);
+        bool Runs(string part) => o.Only is null || o.Only.Split(',').Contains(part, StringComparer.OrdinalIgnoreCase);
         // The host and the raw sessions get the same session options.
         var settings = new List<string> { $"--Predictions:Sessions:AllowSpinning={spinning}" };
         if (intraOpThreads > 0)
@@ -84,7 +90,7 @@ public static class PredictBenchmark
         for (var round = 1; round <= rounds; round++)
         {
             Console.WriteLine($"--- round {round}");
-            foreach (var clients in Runs("p1") ? new[] { 1, 4 } : [])
+            foreach (var clients in Runs("p1") ? o.P1Clients : [])
             {
                 using var probe = new ComputeProbe();
                 var measured = await Alternate(

@@ -6,7 +6,7 @@ using MlPlatform.Benchmarks;
 //   workflow-chain  [--steps N (1000)] [--postgres "<connection string>"]
 //   workflow-fanout [--steps N (10000)] [--postgres "<connection string>"]
 //   validate        [--rows N] [--rounds N]
-//   predict         [--seconds N] [--rounds N] [--spinning] [--intra-op N] [--only p1,p2,p5] [--loop N]
+//   predict         [--seconds N] [--rounds N] [--spinning] [--intra-op N] [--only p1,p2,p5] [--p1-clients 1,4] [--loop N]
 //   predict-path    [--iterations N]
 //   predict-profile [--seconds N] [--loop N]
 // With --postgres, the suite creates a database of its own on that server and drops it afterwards.
@@ -31,7 +31,14 @@ switch (suite)
         await ValidateBenchmark.RunAsync(Option(args, "--rows", 1_000_000), Option(args, "--rounds", 3));
         break;
     case "predict":
-        await PredictBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 5)), Option(args, "--rounds", 2), args.Contains("--spinning"), Option(args, "--intra-op", 0), Text(args, "--only"), TimeSpan.FromSeconds(Option(args, "--loop", 0)));
+        await PredictBenchmark.RunAsync(new PredictBenchmark.Options(
+            TimeSpan.FromSeconds(Option(args, "--seconds", 5)),
+            Option(args, "--rounds", 2),
+            args.Contains("--spinning"),
+            Option(args, "--intra-op", 0),
+            Text(args, "--only"),
+            TimeSpan.FromSeconds(Option(args, "--loop", 0)),
+            [.. (Text(args, "--p1-clients") ?? "1,4").Split(',').Select(c => int.Parse(c, System.Globalization.CultureInfo.InvariantCulture))]));
         break;
     case "predict-path":
         PredictPathBenchmark.Run(Option(args, "--iterations", 200_000));
