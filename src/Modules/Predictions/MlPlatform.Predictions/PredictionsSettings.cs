@@ -44,7 +44,13 @@ public sealed record PredictionsSettings
     /// <summary>Starts of a batch job, its first included, before a lost host makes it fail instead of resuming.</summary>
     public int BatchMaxAttempts { get; init; } = 3;
 
-    public int IntraOpThreads { get; init; }
+    /// <summary>
+    /// Threads per session that split one Run's operators; 0 in configuration means the processor
+    /// count .NET reports, set explicitly: left to itself, ONNX Runtime counts the machine's physical
+    /// cores (not a container's CPU limit) and pins each session's threads to them, so every
+    /// session's workers share the same cores with each other and with the host's own threads.
+    /// </summary>
+    public int IntraOpThreads { get; init; } = Environment.ProcessorCount;
 
     public int InterOpThreads { get; init; }
 
@@ -77,7 +83,7 @@ public sealed record PredictionsSettings
             BatchLeaseDuration = Span(s, "Batch:LeaseDuration", defaults.BatchLeaseDuration),
             BatchSweepInterval = Span(s, "Batch:SweepInterval", defaults.BatchSweepInterval),
             BatchMaxAttempts = (int)Math.Min(Long(s, "Batch:MaxAttempts", defaults.BatchMaxAttempts), 100),
-            IntraOpThreads = (int)Long(s, "Sessions:IntraOpThreads", 0, allowZero: true),
+            IntraOpThreads = (int)Long(s, "Sessions:IntraOpThreads", 0, allowZero: true) is > 0 and var threads ? threads : defaults.IntraOpThreads,
             InterOpThreads = (int)Long(s, "Sessions:InterOpThreads", 0, allowZero: true),
             OptimizationLevel = Level(s["Sessions:OptimizationLevel"]),
             AllowSpinning = Bool(s, "Sessions:AllowSpinning", false),
