@@ -93,6 +93,53 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Given_bodies_sent_compressed_Then_V2_and_predict_read_them_and_a_body_expanding_past_the_limit_is_413(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var endpoint = await SharedEndpoint(api);
+
+        var gzip = await Json(await api.Viewer.SendAsync(Compressed($"/v2/models/{endpoint}/infer", JsonSerializer.SerializeToUtf8Bytes(V2Body(Rows[0])), "gzip")), HttpStatusCode.OK);
+        Output(gzip)[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
+
+        // tritonclient's request compression: the binary request compressed whole, its header naming the uncompressed JSON.
+        const string Header = """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","parameters":{"binary_data_size":12}}]}""";
+        var binary = new byte[12];
+        for (var i = 0; i < 3; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(binary.AsSpan(i * 4), Rows[0][i]);
+        }
+
+        var deflate = Compressed($"/v2/models/{endpoint}/infer", [.. System.Text.Encoding.UTF8.GetBytes(Header), .. binary], "deflate");
+        deflate.Headers.Add("Inference-Header-Content-Length", System.Text.Encoding.UTF8.GetByteCount(Header).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Output(await Json(await api.Viewer.SendAsync(deflate), HttpStatusCode.OK))[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
+
+        var predict = await Json(await api.Viewer.SendAsync(Compressed($"/api/v1/endpoints/{endpoint}/predict", JsonSerializer.SerializeToUtf8Bytes(new { instances = new[] { Rows[1] } }), "gzip")), HttpStatusCode.OK);
+        predict.GetProperty("predictions")[0].GetProperty("y").GetSingle().ShouldBe(Expected(1, Rows[1]), 1e-6f);
+
+        // 50 KB of JSON whitespace around a valid request compresses to a few hundred bytes and expands past the 32 KB limit.
+        var padded = System.Text.Encoding.UTF8.GetBytes(new string(' ', 50_000) + JsonSerializer.Serialize(V2Body(Rows[0])));
+        var bomb = Compressed($"/v2/models/{endpoint}/infer", padded, "gzip");
+        (await bomb.Content!.ReadAsByteArrayAsync()).Length.ShouldBeLessThan(1_000);
+        await Error(await api.Viewer.SendAsync(bomb), HttpStatusCode.RequestEntityTooLarge);
+        await Error(await api.Viewer.SendAsync(Compressed($"/v2/models/{endpoint}/infer", JsonSerializer.SerializeToUtf8Bytes(V2Body(Rows[0])), "gzip", claimed: "compress")), HttpStatusCode.UnsupportedMediaType);
+    }
+
+    private static HttpRequestMessage Compressed(string path, byte[] body, string encoding, string? claimed = null)
+    {
+        using var output = new MemoryStream();
+        using (Stream compressor = encoding == "gzip" ? new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest) : new System.IO.Compression.ZLibStream(output, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            compressor.Write(body);
+        }
+
+        var content = new ByteArrayContent(output.ToArray());
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        content.Headers.ContentEncoding.Add(claimed ?? encoding);
+        return new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Given_endpoint_Then_V2_health_metadata_and_ready_answer_like_the_protocol(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);
