@@ -82,10 +82,32 @@ public sealed class LateOutcomeTests(RunHostsFixture hosts) : IClassFixture<RunH
 
     private static async Task ReleaseAndExpectNothingChanged(WorkflowTestAccounts api, Guid id, JsonElement ended, string reason)
     {
+        // The step-duration metric of the late attempts (only this class runs test.hold steps, one test at a time).
+        var outcomes = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "MlPlatform.Workflows" && instrument.Name == "workflows.step.duration")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+        {
+            var all = tags.ToArray();
+            if (all.Any(t => t is { Key: "type", Value: "test.hold" }))
+            {
+                outcomes.Enqueue((string)all.Single(t => t.Key == "outcome").Value!);
+            }
+        });
+        listener.Start();
+
         Hold(api).Release(id, "held");
         Hold(api).Release(id, "leaf");
         var run = await WaitUntil(api.Viewer, api.Project, id, r => AttemptState(r, "held", 1) != "running" && AttemptState(r, "leaf", 1) != "running",
             "the late outcomes recorded");
+        // Recorded before the outcome is stored, so both are in by now: as the engine counts them, cancelled.
+        outcomes.ShouldBe(["cancelled", "cancelled"]);
 
         // The run, its steps and the dependent are as the stop left them.
         run.GetProperty("state").GetString().ShouldBe(ended.GetProperty("state").GetString(), run.ToString());

@@ -121,14 +121,7 @@ public static class AttemptExecutor
             outcome = new AttemptOutcome.Failed($"{ex.GetType().Name}: {ex.Message}", Retryable: true);
         }
 
-        WorkflowMetrics.StepFinished(stepDefinition.Type, outcome switch
-        {
-            AttemptOutcome.Succeeded => "succeeded",
-            AttemptOutcome.Suspended => "suspended",
-            AttemptOutcome.Cancelled => "cancelled",
-            _ => "failed",
-        }, services.GetRequiredService<TimeProvider>().GetUtcNow() - began);
-
+        // The step-duration metric is recorded by the engine, which decides how the outcome counts (RunEngine.Record).
         // The log shows why an attempt ended badly; the lines are stored before the outcome is.
         switch (outcome)
         {

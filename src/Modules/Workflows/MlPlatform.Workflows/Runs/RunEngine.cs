@@ -583,7 +583,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         // Whatever happens next, this host no longer runs the attempt.
         attempt.LeaseOwner = null;
         attempt.LeaseExpiresAt = null;
-        if (Late(run, step, attempt) is { } late)
+        var lateness = Late(run, step, attempt);
+        Record(stepDefinition, attempt, outcome, lateness is not null, now);
+        if (lateness is { } late)
         {
             // The run ended, or the step started over, while the attempt ran: its outcome is no
             // longer the step's. Only the attempt is recorded, as ended; the step, its dependents,
@@ -673,6 +675,26 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The step-duration metric, as the engine counts the outcome: an outcome that came too late is
+    /// recorded on its attempt as cancelled, so it counts as cancelled whatever the step returned.
+    /// </summary>
+    private static void Record(StepDefinition step, StepAttempt attempt, AttemptOutcome outcome, bool late, DateTimeOffset now)
+    {
+        if (attempt.StartedAt is not { } started)
+        {
+            return;
+        }
+
+        WorkflowMetrics.StepFinished(step.Type, (late, outcome) switch
+        {
+            (true, _) or (_, AttemptOutcome.Cancelled) => "cancelled",
+            (_, AttemptOutcome.Succeeded) => "succeeded",
+            (_, AttemptOutcome.Suspended) => "suspended",
+            _ => "failed",
+        }, now - started);
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<StepDefinition>>> DependentsCache = [];
@@ -826,7 +848,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
                              where candidates.Contains(a.Id) && a.State == AttemptStates.Running && a.Pool == null
                              join st in db.RunSteps on a.RunStepId equals st.Id
                              where st.Attempts == a.Number && (st.State == StepStates.Running || st.State == StepStates.Ready)
-                             select new { a.Id, a.RunStepId }).ToListAsync(cancellationToken);
+                             select new { a.Id, a.RunStepId, a.StartedAt }).ToListAsync(cancellationToken);
         if (running.Count == 0)
         {
             return 0;
@@ -850,7 +872,12 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
 
         foreach (var attempt in running)
         {
-            results[outputs[attempt.Id].Index] = true;
+            var index = outputs[attempt.Id].Index;
+            results[index] = true;
+            if (attempt.StartedAt is { } started)
+            {
+                WorkflowMetrics.StepFinished(steps[stepIds[index]].Type, "succeeded", now - started);
+            }
         }
 
         return running.Count;
