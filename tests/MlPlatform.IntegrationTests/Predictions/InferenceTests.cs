@@ -89,6 +89,10 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         (await Error(await InferBinary(api.Viewer, endpoint, $$"""{"inputs":[{{Inputs}}]}""", [.. bytes, 0, 0, 0, 0]), HttpStatusCode.BadRequest)).ShouldContain("4 bytes after the JSON");
         (await Error(await InferBinary(api.Viewer, endpoint, $$"""{"inputs":[{{Inputs}}]}""", bytes, jsonLength: "100000"), HttpStatusCode.BadRequest)).ShouldContain("Inference-Header-Content-Length");
         (await InferBinary(api.Anonymous, endpoint, $$"""{"inputs":[{{Inputs}}]}""", bytes)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+
+        // Error text reads as written: quotes are not escaped to \u0027.
+        var raw = await (await InferBinary(api.Viewer, endpoint, $$"""{"inputs":[{{Inputs}}]}""", bytes[..^4])).Content.ReadAsStringAsync();
+        raw.ShouldContain("input 'x': binary_data_size is 24 bytes");
     }
 
     [Theory]

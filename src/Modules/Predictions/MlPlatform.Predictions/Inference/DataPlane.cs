@@ -50,6 +50,12 @@ public sealed class DataPlane(EndpointRouter router, DataPlaneAccess access, Inf
         }
     }
 
+    /// <summary>
+    /// Error text as people read it: quotes and accents as they are, not as \u0027 escapes (the
+    /// default encoder's HTML-safe escaping is for JSON embedded in pages, which these never are).
+    /// </summary>
+    internal static readonly JsonWriterOptions ErrorJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>V2 errors are <c>{"error": "..."}</c> with the status of the failure.</summary>
     public static async Task WriteErrorAsync(HttpContext context, Exception exception)
     {
@@ -68,7 +74,7 @@ public sealed class DataPlane(EndpointRouter router, DataPlaneAccess access, Inf
 
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
+        await using var writer = new Utf8JsonWriter(context.Response.BodyWriter, ErrorJson);
         writer.WriteStartObject();
         writer.WriteString("error", message);
         writer.WriteEndObject();

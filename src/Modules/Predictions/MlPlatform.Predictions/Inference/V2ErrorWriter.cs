@@ -26,7 +26,7 @@ internal sealed class V2ErrorWriter : IProblemDetailsWriter
         var status = problem.Status ?? response.StatusCode;
         response.StatusCode = status;
         response.ContentType = "application/json";
-        await using (var writer = new Utf8JsonWriter(response.BodyWriter))
+        await using (var writer = new Utf8JsonWriter(response.BodyWriter, DataPlane.ErrorJson))
         {
             writer.WriteStartObject();
             writer.WriteString("error", Message(problem, status));
