@@ -97,7 +97,7 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
 
     [Theory]
     [MemberData(nameof(Providers))]
-    public async Task Given_bodies_sent_compressed_Then_V2_and_predict_read_them_and_a_body_expanding_past_the_limit_is_413(DatabaseProvider provider)
+    public async Task Given_bodies_sent_compressed_Then_V2_and_predict_read_them_a_body_expanding_past_the_limit_is_413_and_large_answers_are_compressed_when_accepted(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);
         var endpoint = await SharedEndpoint(api);
@@ -126,6 +126,40 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         (await bomb.Content!.ReadAsByteArrayAsync()).Length.ShouldBeLessThan(1_000);
         await Error(await api.Viewer.SendAsync(bomb), HttpStatusCode.RequestEntityTooLarge);
         await Error(await api.Viewer.SendAsync(Compressed($"/v2/models/{endpoint}/infer", JsonSerializer.SerializeToUtf8Bytes(V2Body(Rows[0])), "gzip", claimed: "compress")), HttpStatusCode.UnsupportedMediaType);
+
+        // Answers of 1 KB or more go back compressed to a caller that accepts it, the binary extension's header still naming the uncompressed JSON.
+        var many = Enumerable.Range(0, 400).Select(i => new[] { i * 0.01f, -i * 0.02f, 0.5f }).ToArray();
+        var manyBytes = new byte[many.Length * 12];
+        for (var i = 0; i < many.Length * 3; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(manyBytes.AsSpan(i * 4), many[i / 3][i % 3]);
+        }
+
+        var header = $$$"""{"inputs":[{"name":"x","shape":[{{{many.Length}}},3],"datatype":"FP32","parameters":{"binary_data_size":{{{manyBytes.Length}}}}}],"parameters":{"binary_data_output":true}}""";
+        var large = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{endpoint}/infer") { Content = new ByteArrayContent([.. System.Text.Encoding.UTF8.GetBytes(header), .. manyBytes]) };
+        large.Headers.Add("Inference-Header-Content-Length", System.Text.Encoding.UTF8.GetByteCount(header).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        large.Headers.AcceptEncoding.ParseAdd("gzip");
+        var answer = await api.Viewer.SendAsync(large);
+        answer.StatusCode.ShouldBe(HttpStatusCode.OK);
+        answer.Content.Headers.ContentEncoding.ShouldBe(["gzip"]);
+        using var expanded = new MemoryStream();
+        await using (var gunzip = new System.IO.Compression.GZipStream(await answer.Content.ReadAsStreamAsync(), System.IO.Compression.CompressionMode.Decompress))
+        {
+            await gunzip.CopyToAsync(expanded);
+        }
+
+        var all = expanded.ToArray();
+        var jsonLength = int.Parse(answer.Headers.GetValues("Inference-Header-Content-Length").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        using (var json = JsonDocument.Parse(all.AsMemory(0, jsonLength)))
+        {
+            json.RootElement.GetProperty("outputs")[0].GetProperty("parameters").GetProperty("binary_data_size").GetInt32().ShouldBe(many.Length * 4);
+        }
+
+        all.Length.ShouldBe(jsonLength + (many.Length * 4));
+        for (var i = 0; i < many.Length; i++)
+        {
+            BinaryPrimitives.ReadSingleLittleEndian(all.AsSpan(jsonLength + (i * 4))).ShouldBe(Expected(1, many[i]), 1e-6f);
+        }
     }
 
     private static HttpRequestMessage Compressed(string path, byte[] body, string encoding, string? claimed = null)

@@ -52,4 +52,58 @@ public sealed class JsonBodyTests
         large.ShouldEndWith("49999]");
         (await Answer((w, _) => w.WriteNumberValue(1))).Body.ShouldBe("1");
     }
+
+    [Theory]
+    [InlineData("gzip", "gzip")]
+    [InlineData("deflate, gzip;q=0.5", "gzip")]
+    [InlineData("br, deflate", "deflate")]
+    [InlineData("gzip;q=0, deflate", "deflate")]
+    [InlineData("GZIP", "gzip")]
+    [InlineData("br", null)]
+    [InlineData("identity", null)]
+    [InlineData("gzip; q=0", null)]
+    public void Given_accept_encoding_Then_gzip_is_chosen_before_deflate_and_refused_ones_are_not(string header, string? expected)
+    {
+        JsonBody.Accepted(header).ShouldBe(expected);
+    }
+
+    [Fact]
+    public async Task Given_caller_accepting_gzip_Then_a_large_answer_is_compressed_and_a_small_one_is_not()
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Headers.AcceptEncoding = "gzip, deflate";
+        var stream = new MemoryStream();
+        context.Response.Body = stream;
+        var values = Enumerable.Range(0, 1_000).ToArray();
+
+        JsonBody.Write(context.Response, values, static (w, v) =>
+        {
+            w.WriteStartArray();
+            foreach (var i in v)
+            {
+                w.WriteNumberValue(i);
+            }
+
+            w.WriteEndArray();
+        });
+        await context.Response.BodyWriter.FlushAsync();
+
+        context.Response.Headers.ContentEncoding.ToString().ShouldBe("gzip");
+        context.Response.ContentLength.ShouldBe(stream.Length);
+        using var expanded = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(new MemoryStream(stream.ToArray()), System.IO.Compression.CompressionMode.Decompress))
+        {
+            await gzip.CopyToAsync(expanded);
+        }
+
+        Encoding.UTF8.GetString(expanded.ToArray()).ShouldBe("[" + string.Join(",", values) + "]");
+        stream.Length.ShouldBeLessThan(expanded.Length);
+
+        var small = new DefaultHttpContext();
+        small.Request.Headers.AcceptEncoding = "gzip";
+        small.Response.Body = new MemoryStream();
+        JsonBody.Write(small.Response, 0, static (w, _) => w.WriteNumberValue(1));
+        small.Response.Headers.ContentEncoding.Count.ShouldBe(0);
+        small.Response.ContentLength.ShouldBe(1);
+    }
 }

@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.IO.Compression;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace MlPlatform.Predictions.Inference;
 
@@ -8,12 +10,18 @@ namespace MlPlatform.Predictions.Inference;
 /// Writes a JSON answer of known length: composed in a per-thread buffer with a per-thread writer
 /// (nothing allocated per answer), then sent with a Content-Length in one copy into the response
 /// pipe, so neither side pays for chunked framing. Synchronous on purpose: the buffer belongs to
-/// the thread, so no await may come between composing and copying.
+/// the thread, so no await may come between composing and copying. An answer of 1 KB or more is
+/// compressed when the caller accepts gzip or deflate (tritonclient's response compression asks so);
+/// the binary extension's JSON length stays that of the uncompressed JSON, as clients read it after
+/// expanding the body.
 /// </summary>
 internal static class JsonBody
 {
     /// <summary>A buffer grown past this by a large answer is dropped afterwards rather than kept per thread.</summary>
     private const int KeptBytes = 64 * 1024;
+
+    /// <summary>Smaller answers are sent as they are: compressing them saves less than it costs.</summary>
+    internal const int CompressFrom = 1024;
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
@@ -49,8 +57,15 @@ internal static class JsonBody
                 response.ContentType = "application/octet-stream";
             }
 
-            response.ContentLength = buffer.WrittenCount;
-            response.BodyWriter.Write(buffer.WrittenSpan);
+            if (buffer.WrittenCount >= CompressFrom && Accepted(response.HttpContext.Request.Headers.AcceptEncoding) is { } encoding)
+            {
+                WriteCompressed(response, buffer.WrittenSpan, encoding);
+            }
+            else
+            {
+                response.ContentLength = buffer.WrittenCount;
+                response.BodyWriter.Write(buffer.WrittenSpan);
+            }
         }
         finally
         {
@@ -62,5 +77,61 @@ internal static class JsonBody
                 t_writer = null;
             }
         }
+    }
+
+    private static void WriteCompressed(HttpResponse response, ReadOnlySpan<byte> body, string encoding)
+    {
+        using var compressed = new MemoryStream(body.Length / 2);
+        using (Stream compressor = encoding == "gzip"
+            ? new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true)
+            : new ZLibStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            compressor.Write(body);
+        }
+
+        response.Headers.ContentEncoding = encoding;
+        response.Headers.Vary = "Accept-Encoding";
+        response.ContentLength = compressed.Length;
+        response.BodyWriter.Write(compressed.GetBuffer().AsSpan(0, (int)compressed.Length));
+    }
+
+    /// <summary>gzip, else deflate (HTTP's name for the zlib format), when the caller lists it with a weight above 0.</summary>
+    internal static string? Accepted(StringValues acceptEncoding)
+    {
+        if (acceptEncoding.Count == 0)
+        {
+            return null;
+        }
+
+        var deflate = false;
+        foreach (var value in acceptEncoding)
+        {
+            foreach (var part in (value ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var semicolon = part.IndexOf(';', StringComparison.Ordinal);
+                var name = (semicolon < 0 ? part : part[..semicolon]).Trim();
+                if (semicolon >= 0 && IsZeroWeight(part[(semicolon + 1)..]))
+                {
+                    continue;
+                }
+
+                if (name.Equals("gzip", StringComparison.OrdinalIgnoreCase) || name.Equals("x-gzip", StringComparison.OrdinalIgnoreCase))
+                {
+                    return "gzip";
+                }
+
+                deflate |= name.Equals("deflate", StringComparison.OrdinalIgnoreCase);
+            }
+        }
+
+        return deflate ? "deflate" : null;
+    }
+
+    private static bool IsZeroWeight(string parameters)
+    {
+        var q = parameters.Trim();
+        return q.StartsWith("q=", StringComparison.OrdinalIgnoreCase)
+            && double.TryParse(q[2..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var weight)
+            && weight <= 0;
     }
 }
