@@ -206,7 +206,10 @@ if [[ "$STATUS" == 0 ]]; then
 fi
 if [[ "$STATUS" == 0 ]]; then
   log "dotnet test $MLP_SOLUTION -c Release --no-build $*"
-  dotnet test "$MLP_SOLUTION" -c Release --no-build \
+  # The tests' data directories, model caches and child hosts go under the run's work folder,
+  # which cleanup removes: a host that still holds a SQLite file cannot leave it behind in /tmp.
+  mkdir -p "$WORK/tmp"
+  TMPDIR="$WORK/tmp" dotnet test "$MLP_SOLUTION" -c Release --no-build \
     --logger "trx;LogFilePrefix=tr" --results-directory "$RESULTS" "$@" || STATUS=$?
 fi
 
