@@ -400,6 +400,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         var freed = new List<string>();
         var workflowId = Guid.Empty;
         _completionChecked = false;
+        _durations.Clear();
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
             db.ChangeTracker.Clear();
@@ -537,6 +538,12 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
             }
         }
 
+        // Counted once committed: a batch whose transaction fails is recorded again by its retry.
+        foreach (var (type, outcome, duration) in _durations)
+        {
+            WorkflowMetrics.StepFinished(type, outcome, duration);
+        }
+
         foreach (var (attempt, step) in here)
         {
             dispatcher.Start(attempt, runSnapshot!, step, known);
@@ -584,7 +591,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         attempt.LeaseOwner = null;
         attempt.LeaseExpiresAt = null;
         var lateness = Late(run, step, attempt);
-        Record(stepDefinition, attempt, outcome, lateness is not null, now);
+        NoteDuration(stepDefinition.Type, attempt.StartedAt, Outcome(outcome, late: lateness is not null), now);
         if (lateness is { } late)
         {
             // The run ended, or the step started over, while the attempt ran: its outcome is no
@@ -677,24 +684,22 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         return true;
     }
 
-    /// <summary>
-    /// The step-duration metric, as the engine counts the outcome: an outcome that came too late is
-    /// recorded on its attempt as cancelled, so it counts as cancelled whatever the step returned.
-    /// </summary>
-    private static void Record(StepDefinition step, StepAttempt attempt, AttemptOutcome outcome, bool late, DateTimeOffset now)
+    /// <summary>The step-duration metric's outcome as the engine counts it: a late outcome is recorded on its attempt as cancelled, whatever the step returned.</summary>
+    private static string Outcome(AttemptOutcome outcome, bool late) => (late, outcome) switch
     {
-        if (attempt.StartedAt is not { } started)
-        {
-            return;
-        }
+        (true, _) or (_, AttemptOutcome.Cancelled) => "cancelled",
+        (_, AttemptOutcome.Succeeded) => "succeeded",
+        (_, AttemptOutcome.Suspended) => "suspended",
+        _ => "failed",
+    };
 
-        WorkflowMetrics.StepFinished(step.Type, (late, outcome) switch
+    /// <summary>Kept for the step-duration metric until the finish commits.</summary>
+    private void NoteDuration(string type, DateTimeOffset? startedAt, string outcome, DateTimeOffset now)
+    {
+        if (startedAt is { } started)
         {
-            (true, _) or (_, AttemptOutcome.Cancelled) => "cancelled",
-            (_, AttemptOutcome.Succeeded) => "succeeded",
-            (_, AttemptOutcome.Suspended) => "suspended",
-            _ => "failed",
-        }, now - started);
+            _durations.Add((type, outcome, now - started));
+        }
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<WorkflowDefinition, Dictionary<string, List<StepDefinition>>> DependentsCache = [];
@@ -799,6 +804,9 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
     /// <summary>Set once this finish has checked whether every step of the run is done (one count per batch).</summary>
     private bool _completionChecked;
 
+    /// <summary>This finish's attempt durations, recorded in the step-duration metric once it commits.</summary>
+    private readonly List<(string Type, string Outcome, TimeSpan Duration)> _durations = [];
+
     /// <summary>Leaves finished: the run is over when no other step is open (the batch's changes are flushed first).</summary>
     private async Task CompleteIfDoneAsync(WorkflowRun run, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -874,10 +882,7 @@ public sealed class RunEngine(WorkflowsDbContext db, DefinitionCache definitions
         {
             var index = outputs[attempt.Id].Index;
             results[index] = true;
-            if (attempt.StartedAt is { } started)
-            {
-                WorkflowMetrics.StepFinished(steps[stepIds[index]].Type, "succeeded", now - started);
-            }
+            NoteDuration(steps[stepIds[index]].Type, attempt.StartedAt, "succeeded", now);
         }
 
         return running.Count;
