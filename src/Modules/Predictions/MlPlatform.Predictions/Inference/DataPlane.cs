@@ -35,6 +35,23 @@ public sealed class DataPlane(EndpointRouter router, DataPlaneAccess access, Inf
         return endpoint;
     }
 
+    /// <summary>The endpoints this host serves now (built on first use here), whoever may see them.</summary>
+    public IReadOnlyCollection<EndpointRuntime> ServedEndpoints => router.Tables;
+
+    /// <summary>Whether the caller may read the endpoint (a listing leaves out what a by-name call would answer 404 to).</summary>
+    public async ValueTask<bool> MaySeeAsync(ClaimsPrincipal caller, EndpointRuntime endpoint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await access.EnsureAsync(caller, endpoint, cancellationToken);
+            return true;
+        }
+        catch (PlatformException ex) when (ex.StatusCode is StatusCodes.Status403Forbidden or StatusCodes.Status404NotFound)
+        {
+            return false;
+        }
+    }
+
     public Task<InferenceResult> InferAsync(EndpointRuntime endpoint, VariantRuntime variant, IReadOnlyList<TensorData> inputs, IReadOnlyList<string>? outputs, bool useCache, CancellationToken cancellationToken) =>
         engine.InferAsync(endpoint, variant, inputs, outputs, useCache, cancellationToken);
 

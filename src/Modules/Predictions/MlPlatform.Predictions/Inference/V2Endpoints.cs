@@ -32,6 +32,10 @@ public static class V2Endpoints
                     : TypedResults.Json(new { ready = false }, statusCode: StatusCodes.Status400BadRequest))
             .AllowAnonymous().WithSummary("The server is ready for inference: 200, or 400 while it stops or cannot read its endpoints");
 
+        // Triton's statistics of every model (here: every endpoint this host serves that the caller may see).
+        v2.MapGet("/models/stats", (HttpContext context, ClaimsPrincipal user, DataPlane plane) => TritonExtensions.StatsAsync(null, null, context, user, plane))
+            .RequireAuthorization(PlatformPolicies.Authenticated).WithMetadata(new NotAuditedAttribute())
+            .WithSummary("Statistics of every endpoint this host serves that the caller may see (Triton's statistics extension)");
         var models = v2.MapGroup("/models/{name}")
             .RequireAuthorization(PlatformPolicies.Authenticated)
             // Inference changes nothing: no audit row per call (the data plane's cost is measured in microseconds).
@@ -45,6 +49,14 @@ public static class V2Endpoints
             .WithSummary("200 when the model is loaded and ready");
         models.MapGet("/versions/{version}/ready", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => ReadyAsync(name, version, context, user, plane))
             .WithSummary("200 when that version is loaded and ready");
+        models.MapGet("/config", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => TritonExtensions.ConfigAsync(name, null, context, user, plane))
+            .WithSummary("Model configuration in Triton's form: platform, max_batch_size, inputs and outputs with Triton type names, dynamic batching");
+        models.MapGet("/versions/{version}/config", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => TritonExtensions.ConfigAsync(name, version, context, user, plane))
+            .WithSummary("Model configuration of one version (a variant name or a model version number)");
+        models.MapGet("/stats", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => TritonExtensions.StatsAsync(name, null, context, user, plane))
+            .WithSummary("This host's statistics per variant in Triton's form: successes, failures, queue and compute times in ns, cache hits, runs by batch size");
+        models.MapGet("/versions/{version}/stats", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => TritonExtensions.StatsAsync(name, version, context, user, plane))
+            .WithSummary("Statistics of one version (a variant name or a model version number)");
         models.MapPost("/infer", (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, null, context, user, plane))
             .WithSummary("Inference with JSON tensors, or binary ones after the JSON (Inference-Header-Content-Length); headers X-Request-Key (sticky) and X-Variant (explicit); answer headers name the model version and variant");
         models.MapPost("/versions/{version}/infer", (string name, string version, HttpContext context, ClaimsPrincipal user, DataPlane plane) => InferAsync(name, version, context, user, plane))
@@ -62,7 +74,7 @@ public static class V2Endpoints
         try
         {
             var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
-            var variant = endpoint.Select(version, null);
+            var variant = version is null ? endpoint.Primary : endpoint.Select(version, null);
             context.Response.ContentType = "application/json";
             await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
             writer.WriteStartObject();
@@ -111,9 +123,13 @@ public static class V2Endpoints
         try
         {
             var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
-            var variant = endpoint.Select(version, null);
-            var model = await variant.AcquireAsync(context.RequestAborted);
-            model.Release();
+            // Without a version the endpoint is ready when every variant it routes to is (a loaded model each).
+            foreach (var variant in version is null ? endpoint.Variants : [endpoint.Select(version, null)])
+            {
+                var model = await variant.AcquireAsync(context.RequestAborted);
+                model.Release();
+            }
+
             await context.Response.WriteAsJsonAsync(new { name = endpoint.Name, ready = true });
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)

@@ -153,7 +153,9 @@ public sealed partial class EndpointRouter(
             var file = new ModelFile(v.Sha256, v.ArtifactKey, v.SizeBytes);
             // Loaded and warmed here, before the table is visible: traffic moves only to a ready model.
             var loaded = await sessions.GetAsync(file, cancellationToken);
-            var runtime = new VariantRuntime(v.Name, v.Model, v.Version, v.Weight, v.Shadow, file, loaded, sessions);
+            // Statistics continue across a change that keeps the variant and its model (a weight change, a cache setting).
+            var stats = previous?.All.FirstOrDefault(p => p.Name == v.Name && p.File.Sha256 == v.Sha256)?.Stats ?? new VariantStats();
+            var runtime = new VariantRuntime(v.Name, v.Model, v.Version, v.Weight, v.Shadow, file, loaded, sessions, stats);
             if (endpoint.BatchingEnabled && !v.Shadow && loaded.Signature.BatchFirst)
             {
                 runtime.Batcher = new MicroBatcher(

@@ -11,11 +11,10 @@ public sealed class VariantRuntime
 {
     private readonly ModelSessions _sessions;
     private LoadedModel _model;
-    private long _requests;
-    private long _errors;
 
-    internal VariantRuntime(string name, string model, int version, int weight, bool shadow, ModelFile file, LoadedModel loaded, ModelSessions sessions)
+    internal VariantRuntime(string name, string model, int version, int weight, bool shadow, ModelFile file, LoadedModel loaded, ModelSessions sessions, VariantStats stats)
     {
+        Stats = stats;
         Name = name;
         Model = model;
         Version = version;
@@ -49,18 +48,12 @@ public sealed class VariantRuntime
     /// <summary>Whether the variant's model is loaded now (it may have been unloaded for idleness or the memory budget since).</summary>
     public bool IsLoaded => _sessions.IsLoaded(File.Sha256);
 
-    public long RequestCount => Interlocked.Read(ref _requests);
+    /// <summary>This host's statistics of the variant, kept across hot changes that keep its name and model file.</summary>
+    public VariantStats Stats { get; }
 
-    public long ErrorCount => Interlocked.Read(ref _errors);
+    public long RequestCount => Stats.Success.Count + Stats.Fail.Count;
 
-    internal void Count(bool failed)
-    {
-        Interlocked.Increment(ref _requests);
-        if (failed)
-        {
-            Interlocked.Increment(ref _errors);
-        }
-    }
+    public long ErrorCount => Stats.Fail.Count;
 
     /// <summary>
     /// A reference on the variant's session for one run; the caller releases it. Reloads the model
@@ -177,6 +170,9 @@ public sealed class EndpointRuntime
     public ShadowStats ShadowStats { get; }
 
     public IEnumerable<VariantRuntime> All => Shadow is null ? Variants : Variants.Append(Shadow);
+
+    /// <summary>The variant that describes the endpoint when no version is named: the one with the most traffic (first by name on a tie).</summary>
+    public VariantRuntime Primary => Variants.MaxBy(v => v.Weight)!;
 
     /// <summary>
     /// The variant for a request: the one named explicitly (a variant name or a version number),
@@ -423,11 +419,19 @@ public sealed class MicroBatcher
             // The table this request picked was replaced a moment ago and its queue has stopped:
             // run alone on the model it holds rather than fail a request during a hot change.
             Interlocked.Decrement(ref _queued);
-            return Task.FromResult(InferenceRunner.Run(model, inputs, null));
+            var alone = InferenceRunner.Run(model, inputs, null, out var timings);
+            _variant.Stats.Executed(inputs.Count > 0 ? inputs[0].Rows : 1, 1, timings);
+            return Task.FromResult(alone);
         }
 
         return pending.Result.Task;
     }
+
+    /// <summary>The most rows one run stacks.</summary>
+    public int MaxRows => _maxRows;
+
+    /// <summary>The longest a request waits for others to join its batch.</summary>
+    public TimeSpan MaxDelay => _maxDelay;
 
     internal void Complete() => _channel.Writer.TryComplete();
 
@@ -487,6 +491,7 @@ public sealed class MicroBatcher
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var p in batch)
         {
+            _variant.Stats.Queue.Add(start - p.Enqueued);
             PredictionMetrics.QueueTime.Record(
                 System.Diagnostics.Stopwatch.GetElapsedTime(p.Enqueued, start).TotalSeconds,
                 PredictionMetrics.Tag("endpoint", _endpoint), PredictionMetrics.Tag("variant", _variant.Name));
@@ -500,7 +505,8 @@ public sealed class MicroBatcher
                 var inputs = batch.Count == 1
                     ? batch[0].Inputs
                     : batch[0].Inputs.Select(i => TensorBinding.Concat(i.Name, batch.Select(p => p.Inputs.First(x => x.Name == i.Name)).ToList())).ToList();
-                var outputs = InferenceRunner.Run(model, inputs, null);
+                var outputs = InferenceRunner.Run(model, inputs, null, out var timings);
+                _variant.Stats.Executed(rows, batch.Count, timings);
                 PredictionMetrics.ComputeTime.Record(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds, PredictionMetrics.Tag("endpoint", _endpoint), PredictionMetrics.Tag("variant", _variant.Name));
                 PredictionMetrics.BatchSize.Record(rows, PredictionMetrics.Tag("endpoint", _endpoint), PredictionMetrics.Tag("variant", _variant.Name));
                 long offset = 0;

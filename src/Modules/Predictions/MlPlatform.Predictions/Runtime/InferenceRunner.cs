@@ -20,8 +20,13 @@ public static class InferenceRunner
 {
     private static readonly RunOptions Options = new();
 
-    public static TensorData[] Run(LoadedModel model, IReadOnlyList<TensorData> inputs, IReadOnlyList<string>? outputNames)
+    public static TensorData[] Run(LoadedModel model, IReadOnlyList<TensorData> inputs, IReadOnlyList<string>? outputNames) =>
+        Run(model, inputs, outputNames, out _);
+
+    /// <param name="timings">Where the run's time went (tensors in, Run, tensors out), for the variant's statistics.</param>
+    public static TensorData[] Run(LoadedModel model, IReadOnlyList<TensorData> inputs, IReadOnlyList<string>? outputNames, out RunTimings timings)
     {
+        var started = Stopwatch.GetTimestamp();
         var session = model.Session;
         var names = outputNames ?? model.Signature.OutputNames;
         var values = new OrtValue[inputs.Count];
@@ -34,7 +39,9 @@ public static class InferenceRunner
                 inputNames[i] = inputs[i].Name;
             }
 
+            var running = Stopwatch.GetTimestamp();
             using var results = session.Run(Options, inputNames, values, names);
+            var ran = Stopwatch.GetTimestamp();
             var outputs = new TensorData[names.Count];
             var n = 0;
             var index = 0;
@@ -47,6 +54,7 @@ public static class InferenceRunner
                 }
             }
 
+            timings = new RunTimings(running - started, ran - running, Stopwatch.GetTimestamp() - ran);
             return n == outputs.Length ? outputs : outputs[..n];
         }
         catch (OnnxRuntimeException ex)
@@ -84,6 +92,9 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
         bool useCache,
         CancellationToken cancellationToken)
     {
+        var arrived = Stopwatch.GetTimestamp();
+        var stats = variant.Stats;
+        stats.Arrived();
         var tags = new TagList { { "endpoint", endpoint.Name }, { "variant", variant.Name } };
         var failed = true;
         try
@@ -106,17 +117,23 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
             CacheKey? key = null;
             if (endpoint.Cache is { } cache && useCache)
             {
+                var looking = Stopwatch.GetTimestamp();
                 key = ResponseCache.KeyOf(variant.File.Sha256, inputs);
                 if (cache.TryGet(key, out all!))
                 {
                     hit = true;
+                    stats.CacheHit.Add(Stopwatch.GetTimestamp() - looking);
                     PredictionMetrics.CacheHits.Add(1, tags);
                 }
                 else
                 {
+                    var lookup = Stopwatch.GetTimestamp() - looking;
                     PredictionMetrics.CacheMisses.Add(1, tags);
                     all = await ComputeAsync(endpoint, variant, inputs, tags, cancellationToken);
+                    var inserting = Stopwatch.GetTimestamp();
                     cache.Add(key, all);
+                    // A miss costs the look-up and the insert, as Triton counts it; not the run between them.
+                    stats.CacheMiss.Add(lookup + Stopwatch.GetTimestamp() - inserting);
                 }
             }
             else
@@ -154,7 +171,7 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
         }
         finally
         {
-            variant.Count(failed);
+            (failed ? stats.Fail : stats.Success).Add(Stopwatch.GetTimestamp() - arrived);
             tags.Add("outcome", failed ? "error" : "ok");
             PredictionMetrics.Requests.Add(1, tags);
         }
@@ -173,8 +190,10 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
             }
 
             var start = Stopwatch.GetTimestamp();
+            variant.Stats.Queue.Add(start - queued);
             PredictionMetrics.QueueTime.Record(Stopwatch.GetElapsedTime(queued, start).TotalSeconds, tags);
-            var result = InferenceRunner.Run(model, inputs, null);
+            var result = InferenceRunner.Run(model, inputs, null, out var timings);
+            variant.Stats.Executed(inputs.Count > 0 ? inputs[0].Rows : 1, 1, timings);
             PredictionMetrics.ComputeTime.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
             return result;
         }

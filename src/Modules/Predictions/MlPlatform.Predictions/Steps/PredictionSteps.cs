@@ -191,7 +191,7 @@ public sealed class PredictBatchStep(IServiceScopeFactory scopes, EndpointRouter
                     ?? throw new StepFailedException($"Model '{model}' has no version or alias '{version}' in this project.", retryable: false);
                 var file = new ModelFile(resolved.Sha256, resolved.ArtifactKey, resolved.SizeBytes);
                 var loaded = await sessions.GetAsync(file, cancellationToken);
-                variant = new VariantRuntime(model, resolved.Model, resolved.Version, 100, false, file, loaded, sessions);
+                variant = new VariantRuntime(model, resolved.Model, resolved.Version, 100, false, file, loaded, sessions, new VariantStats());
             }
 
             context.Log.Info($"Predicting {input} with {variant.Model} version {variant.Version} into {output}.");

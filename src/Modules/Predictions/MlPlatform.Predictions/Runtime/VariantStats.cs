@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace MlPlatform.Predictions.Runtime;
+
+/// <summary>
+/// Cumulative statistics of one variant on this host, in the shape of Triton's statistics
+/// extension (what <c>GET /v2/models/{name}/stats</c> answers): requests that succeeded or failed
+/// and their time, the time spent queued, preparing inputs, running and reading outputs, cache hits
+/// and misses, and the model runs by batch size. Lock-free counters: a request adds a few
+/// interlocked increments. They outlive a hot change that keeps the variant's model.
+/// </summary>
+public sealed class VariantStats
+{
+    private readonly ConcurrentDictionary<long, BatchStats> _batches = new();
+    private long _inferences;
+    private long _executions;
+    private long _lastInference;
+
+    public Duration Success { get; } = new();
+
+    public Duration Fail { get; } = new();
+
+    public Duration Queue { get; } = new();
+
+    public Duration ComputeInput { get; } = new();
+
+    public Duration ComputeInfer { get; } = new();
+
+    public Duration ComputeOutput { get; } = new();
+
+    public Duration CacheHit { get; } = new();
+
+    public Duration CacheMiss { get; } = new();
+
+    /// <summary>Rows inferred by the model (a batched request counts each row; cache hits count none).</summary>
+    public long InferenceCount => Interlocked.Read(ref _inferences);
+
+    /// <summary>Model runs: fewer than the requests when micro-batching stacks them.</summary>
+    public long ExecutionCount => Interlocked.Read(ref _executions);
+
+    /// <summary>When the last request arrived, in milliseconds since the Unix epoch; 0 before any.</summary>
+    public long LastInference => Interlocked.Read(ref _lastInference);
+
+    public IEnumerable<KeyValuePair<long, BatchStats>> Batches => _batches.OrderBy(b => b.Key);
+
+    internal void Arrived() => Interlocked.Exchange(ref _lastInference, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+    /// <summary>One model run of <paramref name="rows"/> rows serving <paramref name="requests"/> requests.</summary>
+    internal void Executed(long rows, int requests, RunTimings timings)
+    {
+        Interlocked.Increment(ref _executions);
+        Interlocked.Add(ref _inferences, rows);
+        for (var i = 0; i < requests; i++)
+        {
+            // Each request of a batch waited for the whole run, as Triton counts it.
+            ComputeInput.Add(timings.Input);
+            ComputeInfer.Add(timings.Infer);
+            ComputeOutput.Add(timings.Output);
+        }
+
+        var batch = _batches.GetOrAdd(rows, static _ => new BatchStats());
+        batch.ComputeInput.Add(timings.Input);
+        batch.ComputeInfer.Add(timings.Infer);
+        batch.ComputeOutput.Add(timings.Output);
+    }
+
+    /// <summary>A count and the time it took in total, in <see cref="Stopwatch"/> ticks.</summary>
+    public sealed class Duration
+    {
+        private long _count;
+        private long _ticks;
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public long Nanoseconds => (long)(Interlocked.Read(ref _ticks) * (1e9 / Stopwatch.Frequency));
+
+        internal void Add(long ticks)
+        {
+            Interlocked.Increment(ref _count);
+            Interlocked.Add(ref _ticks, ticks);
+        }
+    }
+
+    /// <summary>The model runs of one batch size.</summary>
+    public sealed class BatchStats
+    {
+        public Duration ComputeInput { get; } = new();
+
+        public Duration ComputeInfer { get; } = new();
+
+        public Duration ComputeOutput { get; } = new();
+    }
+}
+
+/// <summary>Where one run's time went, in <see cref="Stopwatch"/> ticks: tensors in, ONNX Runtime's Run, tensors out.</summary>
+public readonly record struct RunTimings(long Input, long Infer, long Output);
