@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using MlPlatform.SharedKernel.Persistence;
 using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
@@ -273,6 +274,44 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         var message = await Error(await Infer(api.Viewer, endpoint, body), HttpStatusCode.BadRequest);
 
         message.ShouldNotBeNullOrWhiteSpace(problem);
+        var ok = await Json(await Infer(api.Viewer, endpoint, V2Body(Rows[0])), HttpStatusCode.OK);
+        Output(ok)[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_a_byte_that_is_not_UTF8_in_a_string_Then_400_on_V2_binary_V2_and_predict_and_the_endpoint_keeps_serving(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var endpoint = await SharedEndpoint(api);
+
+        // 0xA1 alone is a continuation byte: no UTF-8 text has it there. Parsers check the JSON's
+        // structure, not its strings' bytes, so it used to reach the datatype's decoding as a 500.
+        static byte[] Broken(string json) => [.. Encoding.UTF8.GetBytes(json).Select(b => b == (byte)'~' ? (byte)0xA1 : b)];
+        async Task<HttpResponseMessage> Send(string path, byte[] body)
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            return await api.Viewer.PostAsync(path, content);
+        }
+
+        foreach (var json in new[]
+        {
+            """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP~32","data":[1,2,3]}]}""",
+            """{"id":"r~","inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""",
+            """{"inputs":[{"name":"x~","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""",
+        })
+        {
+            (await Error(await Send($"/v2/models/{endpoint}/infer", Broken(json)), HttpStatusCode.BadRequest)).ShouldContain("UTF-8");
+        }
+
+        var header = Broken("""{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP~32","parameters":{"binary_data_size":12}}]}""");
+        var binary = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{endpoint}/infer") { Content = new ByteArrayContent([.. header, .. new byte[12]]) };
+        binary.Headers.Add("Inference-Header-Content-Length", header.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        (await Error(await api.Viewer.SendAsync(binary), HttpStatusCode.BadRequest)).ShouldContain("UTF-8");
+        var predict = await Problem(await Send($"/api/v1/endpoints/{endpoint}/predict", Broken("""{"instances":[{"x~":[1,2,3]}]}""")), HttpStatusCode.BadRequest);
+        predict.GetProperty("detail").GetString().ShouldNotBeNull().ShouldContain("UTF-8");
+
         var ok = await Json(await Infer(api.Viewer, endpoint, V2Body(Rows[0])), HttpStatusCode.OK);
         Output(ok)[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
     }

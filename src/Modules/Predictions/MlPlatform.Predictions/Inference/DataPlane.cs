@@ -2,6 +2,8 @@ using System.Security.Claims;
 using System.Text.Json;
 using FluentValidation;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
 
@@ -84,6 +86,13 @@ public sealed class DataPlane(EndpointRouter router, DataPlaneAccess access, Inf
             JsonException j => (400, "The request body is not valid JSON: " + j.Message),
             _ => (500, "An unexpected error occurred."),
         };
+        if (status >= 500)
+        {
+            // The caller learns only that it failed; the log keeps what failed, for whoever runs the server.
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<DataPlane>()
+                .LogError(exception, "Inference request {Path} failed unexpectedly", context.Request.Path.Value);
+        }
+
         if (exception is TooManyRequestsException tooMany)
         {
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(tooMany.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -185,6 +185,13 @@ public static class V2Codec
             throw new BadRequestException("The request body is empty; send a JSON object.");
         }
 
+        // JSON text is UTF-8 (RFC 8259); the parser checks the structure but leaves string contents
+        // to be decoded later, where a bad byte would surface as an unexpected error instead of a 400.
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
+        {
+            throw new BadRequestException("The request body is not valid UTF-8, which JSON text must be.");
+        }
+
         try
         {
             return JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });
