@@ -312,6 +312,19 @@ public sealed class InferenceTests(PredictionHostsFixture hosts) : IClassFixture
         var predict = await Problem(await Send($"/api/v1/endpoints/{endpoint}/predict", Broken("""{"instances":[{"x~":[1,2,3]}]}""")), HttpStatusCode.BadRequest);
         predict.GetProperty("detail").GetString().ShouldNotBeNull().ShouldContain("UTF-8");
 
+        // Valid UTF-8 and valid JSON, yet no text: an escaped half of a surrogate pair, in a string the reader decodes.
+        foreach (var json in new[]
+        {
+            """{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32\ud800","data":[1,2,3]}]}""",
+            """{"id":"\udc00","inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""",
+        })
+        {
+            (await Error(await Send($"/v2/models/{endpoint}/infer", Encoding.UTF8.GetBytes(json)), HttpStatusCode.BadRequest)).ShouldContain("Unicode");
+        }
+
+        var surrogate = await Problem(await Send($"/api/v1/endpoints/{endpoint}/predict", """{"instances":[{"x\ud800":[1,2,3]}]}"""u8.ToArray()), HttpStatusCode.BadRequest);
+        surrogate.GetProperty("detail").GetString().ShouldNotBeNull().ShouldContain("Unicode");
+
         var ok = await Json(await Infer(api.Viewer, endpoint, V2Body(Rows[0])), HttpStatusCode.OK);
         Output(ok)[0].ShouldBe(Expected(1, Rows[0]), 1e-6f);
     }

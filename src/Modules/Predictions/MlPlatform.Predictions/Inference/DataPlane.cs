@@ -100,9 +100,16 @@ public sealed class DataPlane(EndpointRouter router, DataPlaneAccess access, Inf
 
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(context.Response.BodyWriter, ErrorJson);
-        writer.WriteStartObject();
-        writer.WriteString("error", message);
-        writer.WriteEndObject();
+        // Written whole first, so the answer carries its Content-Length instead of going chunked like a stream.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + message.Length);
+        using (var writer = new Utf8JsonWriter(buffer, ErrorJson))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("error", message);
+            writer.WriteEndObject();
+        }
+
+        context.Response.ContentLength = buffer.WrittenCount;
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory);
     }
 }
