@@ -15,6 +15,8 @@ namespace MlPlatform.Benchmarks;
 /// </summary>
 public sealed class LeanHttpClient(IPEndPoint server, string authorization) : IDisposable
 {
+    private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(30);
+
     private readonly List<Connection> _connections = [];
 
     /// <summary>
@@ -28,6 +30,16 @@ public sealed class LeanHttpClient(IPEndPoint server, string authorization) : ID
         while (_connections.Count < clients)
         {
             _connections.Add(new Connection(server));
+        }
+
+        // One left idle since an earlier call may have been closed by the server's keep-alive timeout.
+        for (var i = 0; i < clients; i++)
+        {
+            if (_connections[i].IdleFor > TimeSpan.FromSeconds(30))
+            {
+                _connections[i].Dispose();
+                _connections[i] = new Connection(server);
+            }
         }
 
         var request = Request(path, body);
@@ -47,7 +59,12 @@ public sealed class LeanHttpClient(IPEndPoint server, string authorization) : ID
         {
             readable.Clear();
             readable.AddRange(active.Keys);
-            Socket.Select(readable, null, null, -1);
+            Socket.Select(readable, null, null, (int)StallTimeout.TotalMicroseconds);
+            if (readable.Count == 0)
+            {
+                throw new TimeoutException($"No answer from the server for {StallTimeout.TotalSeconds:0} s.");
+            }
+
             foreach (var socket in readable)
             {
                 var connection = active[socket];
@@ -97,6 +114,7 @@ public sealed class LeanHttpClient(IPEndPoint server, string authorization) : ID
         private byte[] _buffer = new byte[64 * 1024];
         private int _filled;
         private int _total = -1;
+        private long _used = Stopwatch.GetTimestamp();
 
         public Connection(IPEndPoint server)
         {
@@ -105,6 +123,8 @@ public sealed class LeanHttpClient(IPEndPoint server, string authorization) : ID
         }
 
         public Socket Socket => _socket;
+
+        public TimeSpan IdleFor => Stopwatch.GetElapsedTime(_used);
 
         /// <summary>The status of the last answer read whole.</summary>
         public int Status { get; private set; }
@@ -121,6 +141,7 @@ public sealed class LeanHttpClient(IPEndPoint server, string authorization) : ID
         {
             var read = _socket.Receive(_buffer, _filled, _buffer.Length - _filled, SocketFlags.None);
             _filled += read > 0 ? read : throw new IOException("The server closed the connection.");
+            _used = Stopwatch.GetTimestamp();
             if (_total < 0)
             {
                 var headerLength = _buffer.AsSpan(0, _filled).IndexOf(HeaderEnd);
