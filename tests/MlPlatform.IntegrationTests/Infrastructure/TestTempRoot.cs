@@ -17,7 +17,8 @@ internal static class TestTempRoot
     {
         var root = Path.Combine(Path.GetTempPath(), $"mlp-tests-{Environment.ProcessId}");
         Directory.CreateDirectory(root);
-        // Path.GetTempPath reads TMPDIR on every call, and child hosts started by the tests inherit it.
+        // On Linux Path.GetTempPath reads TMPDIR on every call, and child hosts started by the tests
+        // inherit it; native code (SQLite's and ONNX Runtime's own temporary files) does not see it.
         Environment.SetEnvironmentVariable("TMPDIR", root);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
