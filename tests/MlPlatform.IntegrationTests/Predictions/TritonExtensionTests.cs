@@ -20,7 +20,11 @@ public sealed class TritonExtensionTests(PredictionHostsFixture hosts) : IClassF
     {
         var api = await hosts.For(provider);
         var model = await ModelWithVersions(api, 2);
-        var plain = await Endpoint(api, name => new { name, variants = new[] { new { name = "a", model, version = 1, weight = 80 }, new { name = "b", model, version = 2, weight = 20 } } });
+        // A second model of four features: its variant's config differs from the first's.
+        var wide = NewName("wide");
+        await Json(await CreateModel(api.Maintainer, api.Project, wide), HttpStatusCode.Created);
+        await Json(await UploadRaw(api.Maintainer, api.Project, wide, MlPlatform.Tests.Onnx.OnnxModelWriter.LogisticRegression([1f, 2f, 3f, 4f], 0f)), HttpStatusCode.Created);
+        var plain = await Endpoint(api, name => new { name, variants = new[] { new { name = "a", model, version = 1, weight = 80 }, new { name = "b", model, version = 2, weight = 10 }, new { name = "w", model = wide, version = 1, weight = 10 } } });
         var batched = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 2 } }, batching = new { enabled = true, maxBatchSize = 16, maxDelayMs = 3 }, cache = new { enabled = true } });
 
         var config = await Json(await api.Viewer.GetAsync($"/v2/models/{plain}/config"), HttpStatusCode.OK);
@@ -48,11 +52,17 @@ public sealed class TritonExtensionTests(PredictionHostsFixture hosts) : IClassF
         batching.GetProperty("output")[0].GetProperty("dims").EnumerateArray().Select(d => d.GetInt64()).ShouldBe([1]);
         batching.GetProperty("response_cache").GetProperty("enable").GetBoolean().ShouldBeTrue();
 
-        // The model metadata without a version describes the same variant every time: the one with most traffic.
-        for (var i = 0; i < 5; i++)
+        // Without a version, metadata and config describe the same variant every time: the one with most traffic.
+        for (var i = 0; i < 8; i++)
         {
-            (await Json(await api.Viewer.GetAsync($"/v2/models/{plain}"), HttpStatusCode.OK)).GetProperty("versions").GetArrayLength().ShouldBe(2);
+            var metadata = await Json(await api.Viewer.GetAsync($"/v2/models/{plain}"), HttpStatusCode.OK);
+            metadata.GetProperty("inputs")[0].GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ShouldBe([-1, 3]);
+            (await Json(await api.Viewer.GetAsync($"/v2/models/{plain}/config"), HttpStatusCode.OK)).GetProperty("input")[0].GetProperty("dims").EnumerateArray().Select(d => d.GetInt64()).ShouldBe([-1, 3]);
         }
+
+        (await Json(await api.Viewer.GetAsync($"/v2/models/{plain}/versions/w/config"), HttpStatusCode.OK)).GetProperty("input")[0].GetProperty("dims").EnumerateArray().Select(d => d.GetInt64()).ShouldBe([-1, 4]);
+        var server = await Json(await api.Viewer.GetAsync("/v2"), HttpStatusCode.OK);
+        server.GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).ShouldBe(["binary_tensor_data", "model_configuration", "statistics"], ignoreOrder: true);
 
         (await Error(await api.Viewer.GetAsync($"/v2/models/{plain}/versions/9/config"), HttpStatusCode.NotFound)).ShouldContain("9");
         await Error(await api.Outsider.GetAsync($"/v2/models/{plain}/config"), HttpStatusCode.NotFound);
@@ -80,7 +90,8 @@ public sealed class TritonExtensionTests(PredictionHostsFixture hosts) : IClassF
         stats.GetProperty("name").GetString().ShouldBe(endpoint);
         stats.GetProperty("version").GetString().ShouldBe("1");
         stats.GetProperty("last_inference").GetInt64().ShouldBeInRange(before, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        stats.GetProperty("inference_count").GetInt64().ShouldBe(4, "rows run by the model: 1 + 3; the cache hit ran none");
+        // Without micro-batching (max_batch_size 0) a request is one inference whatever its rows; the cache hit ran none.
+        stats.GetProperty("inference_count").GetInt64().ShouldBe(2);
         stats.GetProperty("execution_count").GetInt64().ShouldBe(2);
         var inference = stats.GetProperty("inference_stats");
         Count(inference, "success").ShouldBe(3);
@@ -99,7 +110,7 @@ public sealed class TritonExtensionTests(PredictionHostsFixture hosts) : IClassF
         // A run takes longer than its own part of the request.
         inference.GetProperty("success").GetProperty("ns").GetInt64().ShouldBeGreaterThan(inference.GetProperty("compute_infer").GetProperty("ns").GetInt64());
         var batches = stats.GetProperty("batch_stats").EnumerateArray().ToDictionary(b => b.GetProperty("batch_size").GetInt32(), b => Count(b, "compute_infer"));
-        batches.ShouldBe(new Dictionary<int, long> { [1] = 1, [3] = 1 });
+        batches.ShouldBe(new Dictionary<int, long> { [1] = 2 });
 
         // By version, and in the list of every endpoint the caller may see; not in an outsider's list.
         var one = await Json(await api.Viewer.GetAsync($"/v2/models/{endpoint}/versions/1/stats"), HttpStatusCode.OK);
@@ -162,6 +173,18 @@ public sealed class TritonExtensionTests(PredictionHostsFixture hosts) : IClassF
             .ToDictionary(s => s.GetProperty("version").GetString()!, s => Count(s.GetProperty("inference_stats"), "success"));
         stats["1"].ShouldBeGreaterThanOrEqualTo(3, "a's counts from before the swap are kept");
         stats["2"].ShouldBe(1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_an_endpoint_named_stats_Then_400_as_the_all_models_statistics_path_would_hide_it(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 1);
+
+        var problem = await Problem(await Create(api.Maintainer, api.Project, new { name = "stats", variants = new[] { new { model, version = 1 } } }), HttpStatusCode.BadRequest);
+
+        problem.GetRawText().ShouldContain("reserved");
     }
 
     private static long Count(JsonElement parent, string property) => parent.GetProperty(property).GetProperty("count").GetInt64();

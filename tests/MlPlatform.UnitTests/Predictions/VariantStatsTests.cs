@@ -11,8 +11,8 @@ public sealed class VariantStatsTests
     {
         var stats = new VariantStats();
         var second = Stopwatch.Frequency;
-        stats.Executed(rows: 6, requests: 3, new RunTimings(second / 1000, second / 100, second / 1000));
-        stats.Executed(rows: 1, requests: 1, new RunTimings(0, second / 100, 0));
+        stats.Executed(batchSize: 6, requests: 3, new RunTimings(second / 1000, second / 100, second / 1000));
+        stats.Executed(batchSize: 1, requests: 1, new RunTimings(0, second / 100, 0));
 
         stats.ExecutionCount.ShouldBe(2);
         stats.InferenceCount.ShouldBe(7);

@@ -65,6 +65,9 @@ public static partial class EndpointRules
 
     public const int MaxVariants = 10;
 
+    /// <summary>The V2 path of Triton's statistics of all models; an endpoint of this name would be out of reach there.</summary>
+    public const string ReservedName = "stats";
+
     public const int MaxBatchSize = 4096;
 
     public const double MaxDelayMs = 1000;

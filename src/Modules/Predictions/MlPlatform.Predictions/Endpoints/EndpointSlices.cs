@@ -62,7 +62,8 @@ public sealed class EndpointSpecValidator : AbstractValidator<EndpointSpec>
 {
     public EndpointSpecValidator()
     {
-        RuleFor(s => s.Name).NotEmpty().Matches(EndpointRules.NamePattern()).WithMessage(EndpointRules.NameMessage);
+        RuleFor(s => s.Name).NotEmpty().Matches(EndpointRules.NamePattern()).WithMessage(EndpointRules.NameMessage)
+            .NotEqual(EndpointRules.ReservedName).WithMessage($"'{EndpointRules.ReservedName}' is reserved: GET /v2/models/{EndpointRules.ReservedName} answers every endpoint's statistics.");
         RuleFor(s => s.Description).MaximumLength(2000);
         RuleFor(s => s.Variants).NotEmpty().WithMessage("At least one variant is required.")
             .Must(v => v is null || v.Count <= EndpointRules.MaxVariants).WithMessage($"At most {EndpointRules.MaxVariants} variants.")

@@ -64,9 +64,10 @@ internal static class TritonExtensions
 
     internal static void WriteConfig(Utf8JsonWriter writer, EndpointRuntime endpoint, VariantRuntime variant)
     {
-        // Triton's max_batch_size > 0 means the server batches along a first dimension the dims leave
-        // out; that is so here only with micro-batching. Otherwise 0: dims are the whole shape, -1 for
-        // any size, and a client sends the batch dimension itself.
+        // Triton's max_batch_size > 0 says the model takes a batch dimension first, which the dims leave
+        // out and the server's batcher stacks requests along. Reported so only with micro-batching on,
+        // where that is what happens here. Otherwise 0: the dims are the whole shape (-1 for any size)
+        // and a request's first dimension is its own, as the server sends it to the model unchanged.
         var batcher = variant.Batcher;
         writer.WriteStartObject();
         writer.WriteString("name", endpoint.Name);

@@ -63,7 +63,8 @@ public static class V2Endpoints
             .WithSummary("Inference on one version (a variant name or a model version number)");
     }
 
-    private static readonly string[] Extensions = [V2Binary.Extension];
+    /// <summary>The protocol's binary extension and Triton's two that are served (/config and /stats), by Triton's names.</summary>
+    private static readonly string[] Extensions = [V2Binary.Extension, "model_configuration", "statistics"];
 
     private static readonly string ServerVersion =
         typeof(V2Endpoints).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
@@ -123,8 +124,9 @@ public static class V2Endpoints
         try
         {
             var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);
-            // Without a version the endpoint is ready when every variant it routes to is (a loaded model each).
-            foreach (var variant in version is null ? endpoint.Variants : [endpoint.Select(version, null)])
+            // Without a version the endpoint is ready when every variant with traffic is (a loaded model each);
+            // one at weight 0 is not loaded again by a probe after being unloaded for idleness.
+            foreach (var variant in version is null ? endpoint.Variants.Where(v => v.Weight > 0) : [endpoint.Select(version, null)])
             {
                 var model = await variant.AcquireAsync(context.RequestAborted);
                 model.Release();

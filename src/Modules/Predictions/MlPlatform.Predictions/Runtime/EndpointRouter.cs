@@ -153,8 +153,10 @@ public sealed partial class EndpointRouter(
             var file = new ModelFile(v.Sha256, v.ArtifactKey, v.SizeBytes);
             // Loaded and warmed here, before the table is visible: traffic moves only to a ready model.
             var loaded = await sessions.GetAsync(file, cancellationToken);
-            // Statistics continue across a change that keeps the variant and its model (a weight change, a cache setting).
-            var stats = previous?.All.FirstOrDefault(p => p.Name == v.Name && p.File.Sha256 == v.Sha256)?.Stats ?? new VariantStats();
+            // Statistics continue across a change that keeps the variant and its model (a weight change, a cache
+            // setting); not into an endpoint deleted and created again under the same name.
+            var kept = previous?.Id == endpoint.Id ? previous.All.FirstOrDefault(p => p.Name == v.Name && p.File.Sha256 == v.Sha256) : null;
+            var stats = kept?.Stats ?? new VariantStats();
             var runtime = new VariantRuntime(v.Name, v.Model, v.Version, v.Weight, v.Shadow, file, loaded, sessions, stats);
             if (endpoint.BatchingEnabled && !v.Shadow && loaded.Signature.BatchFirst)
             {
@@ -191,7 +193,7 @@ public sealed partial class EndpointRouter(
             cache,
             endpoint.MaxConcurrency,
             endpoint.MaxQueue > 0 ? endpoint.MaxQueue : settings.DefaultMaxQueue,
-            previous?.ShadowStats ?? new ShadowStats());
+            previous?.Id == endpoint.Id ? previous.ShadowStats : new ShadowStats());
     }
 
     /// <summary>Reloads the tables whose revision changed on another host (or here, behind our back), drops deleted ones.</summary>

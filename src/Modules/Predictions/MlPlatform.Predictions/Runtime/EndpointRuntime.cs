@@ -420,7 +420,7 @@ public sealed class MicroBatcher
             // run alone on the model it holds rather than fail a request during a hot change.
             Interlocked.Decrement(ref _queued);
             var alone = InferenceRunner.Run(model, inputs, null, out var timings);
-            _variant.Stats.Executed(inputs.Count > 0 ? inputs[0].Rows : 1, 1, timings);
+            _variant.Stats.Executed(inputs[0].Rows, 1, timings);
             return Task.FromResult(alone);
         }
 

@@ -193,7 +193,7 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
             variant.Stats.Queue.Add(start - queued);
             PredictionMetrics.QueueTime.Record(Stopwatch.GetElapsedTime(queued, start).TotalSeconds, tags);
             var result = InferenceRunner.Run(model, inputs, null, out var timings);
-            variant.Stats.Executed(inputs.Count > 0 ? inputs[0].Rows : 1, 1, timings);
+            variant.Stats.Executed(1, 1, timings);
             PredictionMetrics.ComputeTime.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
             return result;
         }

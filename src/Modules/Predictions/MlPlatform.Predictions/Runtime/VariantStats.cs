@@ -12,6 +12,9 @@ namespace MlPlatform.Predictions.Runtime;
 /// </summary>
 public sealed class VariantStats
 {
+    /// <summary>Batch sizes come from requests; past this many distinct ones, new sizes count in the totals only.</summary>
+    private const int MaxBatchSizes = 256;
+
     private readonly ConcurrentDictionary<long, BatchStats> _batches = new();
     private long _inferences;
     private long _executions;
@@ -33,7 +36,7 @@ public sealed class VariantStats
 
     public Duration CacheMiss { get; } = new();
 
-    /// <summary>Rows inferred by the model (a batched request counts each row; cache hits count none).</summary>
+    /// <summary>Inferences by the model: a request each, or each row of a request to a micro-batching variant (Triton's batch dimension); cache hits count none.</summary>
     public long InferenceCount => Interlocked.Read(ref _inferences);
 
     /// <summary>Model runs: fewer than the requests when micro-batching stacks them.</summary>
@@ -46,20 +49,31 @@ public sealed class VariantStats
 
     internal void Arrived() => Interlocked.Exchange(ref _lastInference, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
-    /// <summary>One model run of <paramref name="rows"/> rows serving <paramref name="requests"/> requests.</summary>
-    internal void Executed(long rows, int requests, RunTimings timings)
+    /// <summary>
+    /// One model run serving <paramref name="requests"/> requests, of batch size <paramref name="batchSize"/>
+    /// as Triton counts it: the rows stacked by the micro-batcher, else 1 per request (a variant without
+    /// it is configured with max_batch_size 0, and its requests' first dimension is theirs, not a batch).
+    /// </summary>
+    internal void Executed(long batchSize, int requests, RunTimings timings)
     {
         Interlocked.Increment(ref _executions);
-        Interlocked.Add(ref _inferences, rows);
-        for (var i = 0; i < requests; i++)
+        Interlocked.Add(ref _inferences, batchSize);
+
+        // Each request of a batch waited for the whole run, as Triton counts it.
+        ComputeInput.Add(requests, timings.Input * requests);
+        ComputeInfer.Add(requests, timings.Infer * requests);
+        ComputeOutput.Add(requests, timings.Output * requests);
+
+        if (!_batches.TryGetValue(batchSize, out var batch))
         {
-            // Each request of a batch waited for the whole run, as Triton counts it.
-            ComputeInput.Add(timings.Input);
-            ComputeInfer.Add(timings.Infer);
-            ComputeOutput.Add(timings.Output);
+            if (_batches.Count >= MaxBatchSizes)
+            {
+                return;
+            }
+
+            batch = _batches.GetOrAdd(batchSize, static _ => new BatchStats());
         }
 
-        var batch = _batches.GetOrAdd(rows, static _ => new BatchStats());
         batch.ComputeInput.Add(timings.Input);
         batch.ComputeInfer.Add(timings.Infer);
         batch.ComputeOutput.Add(timings.Output);
@@ -75,9 +89,11 @@ public sealed class VariantStats
 
         public long Nanoseconds => (long)(Interlocked.Read(ref _ticks) * (1e9 / Stopwatch.Frequency));
 
-        internal void Add(long ticks)
+        internal void Add(long ticks) => Add(1, ticks);
+
+        internal void Add(long count, long ticks)
         {
-            Interlocked.Increment(ref _count);
+            Interlocked.Add(ref _count, count);
             Interlocked.Add(ref _ticks, ticks);
         }
     }
