@@ -175,6 +175,44 @@ public sealed class DatasetTests(DataHostsFixture hosts) : IClassFixture<DataHos
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Given_JSON_bodies_a_parser_accepts_but_cannot_read_When_sent_Then_400_and_nothing_stored(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var (dataset, _) = await DatasetWith(api.Maintainer, api.Project, Csv);
+        async Task<HttpResponseMessage> Send(string path, byte[] body)
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            return await api.Maintainer.PostAsync($"/api/v1/projects/{api.Project}/{path}", content);
+        }
+
+        // A byte that no UTF-8 text has there (0xB5 alone), and an escaped half of a surrogate pair:
+        // both parse as JSON and fail only when the string is read, which used to answer 500.
+        static byte[] Broken(string json) => [.. Encoding.UTF8.GetBytes(json).Select(b => b == (byte)'~' ? (byte)0xB5 : b)];
+        var suite = NewName("suite");
+        var output = NewName("out");
+        var bodies = new (string Path, byte[] Body)[]
+        {
+            ("quality/suites", Broken($$"""{"name":"{{suite}}","rules":[{"type":"not_null","column":"id","mos~ly":0.9}]}""")),
+            ("quality/suites", Encoding.UTF8.GetBytes($$"""{"name":"{{suite}}","rules":[{"type":"not_null","column":"i\ud800d"}]}""")),
+            ("transforms", Broken($$"""{"input":"{{dataset}}@1","steps":[{"op":"filter","where":"amount > 1"}],"output":"{{output}}~"}""")),
+            ("transforms", Encoding.UTF8.GetBytes($$"""{"input":"{{dataset}}@1","steps":[{"op":"filter","where":"amount > 1"}],"output":"{{output}}\udc00"}""")),
+        };
+        foreach (var (path, body) in bodies)
+        {
+            (await Problem(await Send(path, body), HttpStatusCode.BadRequest)).GetProperty("detail").GetString()!.ShouldContain("UTF-8 or Unicode");
+        }
+
+        // A declared schema with a null where a column belongs.
+        var schema = await Problem(await Send("datasets", Encoding.UTF8.GetBytes($$"""{"name":"{{NewName("nulls")}}","schema":[{"name":"age","type":"integer"},null]}""")), HttpStatusCode.BadRequest);
+        schema.GetRawText().ShouldContain("Every column");
+
+        (await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/quality/suites/{suite}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await api.Viewer.GetAsync($"/api/v1/projects/{api.Project}/datasets/{output}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Given_callers_without_rights_When_they_touch_datasets_Then_403_for_viewer_writes_and_404_for_outsiders(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);

@@ -67,7 +67,9 @@ public sealed class CreateDatasetValidator : AbstractValidator<CreateDataset>
     {
         RuleFor(c => c.Name).Matches(DatasetRules.NamePattern()).WithMessage(DatasetRules.NameMessage);
         RuleFor(c => c.Description).MaximumLength(2000);
-        RuleFor(c => c.Schema).Must(s => s is null || (s.Count is > 0 and <= 1000 && s.Select(c => c.Name).Distinct().Count() == s.Count))
+        RuleFor(c => c.Schema).Must(s => s is null || s.All(c => c is not null))
+            .WithMessage("Every column of a declared schema is an object with a name and a type.")
+            .Must(s => s is null || (s.Count is > 0 and <= 1000 && s.Select(c => c?.Name).Distinct().Count() == s.Count))
             .WithMessage("A declared schema lists 1 to 1000 columns with distinct names.");
         RuleForEach(c => c.Schema).ChildRules(column =>
         {
