@@ -55,6 +55,9 @@ public sealed class ManagementTests(PredictionHostsFixture hosts) : IClassFixtur
         await Problem(await Create(api.Maintainer, api.Project, new { name, variants = new object[] { new { name = "a", model, version = 1, weight = 60 }, new { name = "b", model, version = 1, weight = 30 } } }), HttpStatusCode.BadRequest);
         await Problem(await Create(api.Maintainer, api.Project, new { name, variants = new object[] { new { model, version = 1, alias = "champion" } } }), HttpStatusCode.BadRequest);
         await Problem(await Create(api.Maintainer, api.Project, new { name, variants = Array.Empty<object>() }), HttpStatusCode.BadRequest);
+        // A null where a variant belongs, alone or beside one (it used to reach the weight checks as a null reference).
+        (await Problem(await Create(api.Maintainer, api.Project, new { name, variants = new object?[] { null } }), HttpStatusCode.BadRequest)).GetRawText().ShouldContain("Every variant");
+        (await Problem(await Create(api.Maintainer, api.Project, new { name, variants = new object?[] { new { model, version = 1, weight = 50 }, null } }), HttpStatusCode.BadRequest)).GetRawText().ShouldContain("Every variant");
         await Problem(await Create(api.Maintainer, api.Project, new { name = "Bad Name", variants = new object[] { new { model, version = 1 } } }), HttpStatusCode.BadRequest);
         await Problem(await Create(api.Maintainer, api.Project, new { name, variants = new object[] { new { model, version = 9 } } }), HttpStatusCode.BadRequest);
         await Problem(await Create(api.Maintainer, api.Project, new { name, variants = new object[] { new { model = "no-such-model", version = 1 } } }), HttpStatusCode.BadRequest);

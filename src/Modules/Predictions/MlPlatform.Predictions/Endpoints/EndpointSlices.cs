@@ -66,15 +66,16 @@ public sealed class EndpointSpecValidator : AbstractValidator<EndpointSpec>
             .NotEqual(EndpointRules.ReservedName).WithMessage($"'{EndpointRules.ReservedName}' is reserved: GET /v2/models/{EndpointRules.ReservedName} answers every endpoint's statistics.");
         RuleFor(s => s.Description).MaximumLength(2000);
         RuleFor(s => s.Variants).NotEmpty().WithMessage("At least one variant is required.")
+            .Must(v => v is null || v.All(x => x is not null)).WithMessage("Every variant is an object with a model and a version or an alias.")
             .Must(v => v is null || v.Count <= EndpointRules.MaxVariants).WithMessage($"At most {EndpointRules.MaxVariants} variants.")
-            .Must(v => v is null || v.Select(x => x.Name ?? x.Model).Distinct(StringComparer.Ordinal).Count() == v.Count).WithMessage("Variant names must be unique (a variant without a name takes its model's name).");
+            .Must(v => v is null || v.Select(x => x?.Name ?? x?.Model).Distinct(StringComparer.Ordinal).Count() == v.Count).WithMessage("Variant names must be unique (a variant without a name takes its model's name).");
         RuleForEach(s => s.Variants).SetValidator(new VariantSpecValidator(shadow: false));
         RuleFor(s => s.Shadow!).SetValidator(new VariantSpecValidator(shadow: true)).When(s => s.Shadow is not null);
         RuleFor(s => s.Variants)
             .Must(v => v!.Count != 1 || v[0].Weight is null or 100).WithMessage("A single variant takes all the traffic: weight 100 or none.")
             .Must(v => v!.Count < 2 || v.All(x => x.Weight is not null)).WithMessage("With several variants every one needs a weight.")
             .Must(v => v!.Count < 2 || v.All(x => x.Weight is null) || v.Sum(x => x.Weight ?? 0) == 100).WithMessage("The weights must add up to 100.")
-            .When(s => s.Variants is { Count: > 0 });
+            .When(s => s.Variants is { Count: > 0 } && s.Variants.All(x => x is not null));
         RuleFor(s => s.Batching!.MaxBatchSize).InclusiveBetween(1, EndpointRules.MaxBatchSize).When(s => s.Batching?.MaxBatchSize is not null);
         RuleFor(s => s.Batching!.MaxDelayMs).InclusiveBetween(0, EndpointRules.MaxDelayMs).When(s => s.Batching?.MaxDelayMs is not null);
         RuleFor(s => s.Cache!.MaxEntries).InclusiveBetween(1, 1_000_000).When(s => s.Cache?.MaxEntries is not null);
