@@ -168,7 +168,7 @@ public sealed class BatchLeaseTests(BatchLeaseFixture hosts) : IClassFixture<Bat
             csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r[0]:R},{r[1]:R},{r[2]:R}\n");
         }
 
-        var key = $"datasets/test/{Guid.NewGuid():N}.csv";
+        var key = $"projects/{api.Project}/inputs/{Guid.NewGuid():N}.csv";
         await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(key, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
         return key;
     }

@@ -30,7 +30,7 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
             csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{r[0]:R},{r[1]:R},{r[2]:R}\n");
         }
 
-        var key = $"datasets/test/{Guid.NewGuid():N}.csv";
+        var key = $"projects/{api.Project}/inputs/{Guid.NewGuid():N}.csv";
         await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(key, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
         return key;
     }
@@ -113,7 +113,7 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
             .ShouldBe(new Dictionary<string, int> { [model] = 80, ["canary"] = 20 }, ignoreOrder: true);
 
         // predict.batch by model and version, JSON lines in and out.
-        var jsonl = $"datasets/test/{Guid.NewGuid():N}.jsonl";
+        var jsonl = $"projects/{api.Project}/inputs/{Guid.NewGuid():N}.jsonl";
         await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(jsonl, new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", Enumerable.Range(0, 10).Select(i => JsonSerializer.Serialize(new { x = RowOf(i) }))))));
         var third = await RunWorkflow(api, new
         {
@@ -129,6 +129,24 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
             line.RootElement.GetProperty("row").GetInt32().ShouldBe(i);
             line.RootElement.GetProperty("y").GetSingle().ShouldBe(Expected(2, RowOf(i)), 1e-6f);
         }
+
+        // Another project's object is out of a step's reach, and so is writing outside this project's area.
+        var foreign = $"projects/{api.OtherProject}/inputs/{Guid.NewGuid():N}.jsonl";
+        await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(foreign, new MemoryStream(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { x = RowOf(0) }))));
+        var refused = await RunWorkflow(api, new
+        {
+            name = NewName("foreign"),
+            steps = new object[] { new { id = "score", type = "predict.batch", @params = new { model, version = 2, input = foreign } } },
+        });
+        refused.GetProperty("state").GetString().ShouldBe("failed", refused.ToString());
+        refused.ToString().ShouldContain("was not found");
+        var misplaced = await RunWorkflow(api, new
+        {
+            name = NewName("misplaced"),
+            steps = new object[] { new { id = "score", type = "predict.batch", @params = new { model, version = 2, input = jsonl, output = $"predictions/{Guid.NewGuid():N}/out.jsonl" } } },
+        });
+        misplaced.GetProperty("state").GetString().ShouldBe("failed", misplaced.ToString());
+        misplaced.ToString().ShouldContain("outside this project's area");
     }
 
     [Theory]
@@ -142,6 +160,15 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
 
         await Problem(await api.Viewer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input }), HttpStatusCode.Forbidden);
         await Problem(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input = "../etc/passwd.csv" }), HttpStatusCode.BadRequest);
+        // Only this project's areas of the store: another project's file reads as missing, a write elsewhere is refused,
+        // and a missing input is a 404 now rather than a job that fails later. No job is stored for any of them.
+        var theirs = $"projects/{api.OtherProject}/inputs/{Guid.NewGuid():N}.csv";
+        await api.Factory.Services.GetRequiredService<IObjectStore>().PutAsync(theirs, new MemoryStream(Encoding.UTF8.GetBytes("x0,x1,x2\n1,2,3\n")), "text/csv");
+        await Problem(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input = theirs }), HttpStatusCode.NotFound);
+        (await Problem(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input, output = $"projects/{api.OtherProject}/stolen.csv" }), HttpStatusCode.BadRequest))
+            .GetProperty("detail").GetString()!.ShouldContain("outside this project's area");
+        await Problem(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input = $"projects/{api.Project}/missing.csv" }), HttpStatusCode.NotFound);
+        (await api.Factory.Services.GetRequiredService<IObjectStore>().GetInfoAsync($"projects/{api.OtherProject}/stolen.csv")).ShouldBeNull();
         var started = await Json(await api.Maintainer.PostAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions", new { input }), HttpStatusCode.Accepted);
         var id = started.GetProperty("id").GetGuid();
 

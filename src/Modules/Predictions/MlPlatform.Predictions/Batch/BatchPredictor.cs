@@ -22,7 +22,14 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
 
     public static bool IsCsv(string key) => key.EndsWith(".csv", StringComparison.OrdinalIgnoreCase);
 
-    public static void CheckKeys(string input, string output)
+    /// <summary>
+    /// The keys are well formed, name .csv or .jsonl objects, and lie in the project's own areas of the
+    /// store. Read from: <c>projects/{project name or id}/</c>, the project's dataset versions
+    /// (<c>datasets/{projectId}/</c>), its earlier predictions (<c>predictions/{projectId}/</c>) and, in a
+    /// workflow step, the run's <c>runs/{runId}/</c>. Written to: the same but the dataset versions, which
+    /// only the data module writes. Another project's object reads as missing (404), as everywhere else.
+    /// </summary>
+    public static void CheckKeys(string input, string output, Guid projectId, string? projectName, Guid? runId)
     {
         try
         {
@@ -32,6 +39,27 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
         catch (InvalidObjectKeyException ex)
         {
             throw new BadRequestException(ex.Message);
+        }
+
+        List<string> writable = [$"projects/{projectId:N}/", $"predictions/{projectId:N}/"];
+        if (projectName is not null)
+        {
+            writable.Add($"projects/{projectName}/");
+        }
+
+        if (runId is { } run)
+        {
+            writable.AddRange([$"runs/{run}/", $"runs/{run:N}/"]);
+        }
+
+        if (!writable.Append($"datasets/{projectId:N}/").Any(prefix => input.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            throw new NotFoundException("Object", input);
+        }
+
+        if (!writable.Any(prefix => output.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            throw new BadRequestException($"The output '{output}' is outside this project's area of the store: name a key under {string.Join(", ", writable)}.");
         }
 
         foreach (var key in new[] { input, output })

@@ -8,6 +8,7 @@ using MlPlatform.Predictions.Endpoints;
 using MlPlatform.Predictions.Persistence;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Storage;
 using MlPlatform.UserManagement.Contracts;
 
 namespace MlPlatform.Predictions.Batch;
@@ -25,7 +26,7 @@ public sealed record BatchJobDto(Guid Id, string Endpoint, string Input, string 
 public sealed record StartBatch(ClaimsPrincipal Caller, string Project, string Name, string Input, string? Output) : ICommand<BatchJobDto>;
 
 /// <summary>Starts a batch job on this host and answers at once; the job records its progress as it goes.</summary>
-public sealed class StartBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer, EndpointRouter router, BatchJobs jobs, TimeProvider clock) : ICommandHandler<StartBatch, BatchJobDto>
+public sealed class StartBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer, EndpointRouter router, BatchJobs jobs, IObjectStore store, TimeProvider clock) : ICommandHandler<StartBatch, BatchJobDto>
 {
     public async ValueTask<BatchJobDto> Handle(StartBatch command, CancellationToken cancellationToken)
     {
@@ -34,9 +35,11 @@ public sealed class StartBatchHandler(PredictionsDbContext db, IProjectAuthorize
         await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
         var id = Guid.CreateVersion7();
         var output = string.IsNullOrEmpty(command.Output)
-            ? $"predictions/{endpoint.Name}/{id:N}{(BatchPredictor.IsCsv(command.Input) ? ".csv" : ".jsonl")}"
+            ? $"predictions/{access.ProjectId:N}/{endpoint.Name}/{id:N}{(BatchPredictor.IsCsv(command.Input) ? ".csv" : ".jsonl")}"
             : command.Output;
-        BatchPredictor.CheckKeys(command.Input, output);
+        BatchPredictor.CheckKeys(command.Input, output, access.ProjectId, access.ProjectName, runId: null);
+        // A missing input is the caller's to know now, not a job that fails a moment later.
+        _ = await store.GetInfoAsync(command.Input, cancellationToken) ?? throw new NotFoundException("Object", command.Input);
         _ = await router.GetAsync(endpoint.Name, cancellationToken) ?? throw new NotFoundException("Endpoint", endpoint.Name);
         var job = new BatchJob
         {

@@ -170,7 +170,13 @@ public sealed class PredictBatchStep(IServiceScopeFactory scopes, EndpointRouter
         var output = p["output"]?.GetValue<string>() ?? $"runs/{context.RunId}/{context.StepId}/predictions{(BatchPredictor.IsCsv(input) ? ".csv" : ".jsonl")}";
         try
         {
-            BatchPredictor.CheckKeys(input, output);
+            string? projectName;
+            await using (var names = scopes.CreateAsyncScope())
+            {
+                projectName = await names.ServiceProvider.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken);
+            }
+
+            BatchPredictor.CheckKeys(input, output, context.ProjectId, projectName, context.RunId);
             VariantRuntime variant;
             if (p["endpoint"]?.GetValue<string>() is { } name)
             {
