@@ -142,7 +142,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
         var api = host.Api;
         host.StandIn.ModelTarball = Tarball(Model);
         var name = NewName("sm");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -153,12 +153,12 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
                     id = "train", type = "model.train",
                     @params = new { data, label = "label", task = "binary", trainer = "xgboost", backend = "sagemaker", hyperparameters = new { eta = 0.1, max_depth = 4 }, sagemaker = SageMakerOptions("123456789012.dkr.ecr.eu-west-1.amazonaws.com/xgboost:latest") },
                 },
-                new { id = "local", type = "model.train", @params = new { data = $"datasets/{name}/local.csv", label = "churn", task = "binary", trainer = "fasttree", features = new[] { "x1", "x2", "colour" } } },
+                new { id = "local", type = "model.train", @params = new { data = $"projects/{api.Project}/{name}/local.csv", label = "churn", task = "binary", trainer = "fasttree", features = new[] { "x1", "x2", "colour" } } },
                 new { id = "evaluate", type = "model.evaluate", dependsOn = new[] { "train" }, @params = new { modelKey = "${steps.train.outputs.modelKey}", data, label = "label", task = "binary" } },
                 new { id = "register", type = "noop", dependsOn = new[] { "evaluate" }, when = "${steps.evaluate.outputs.accuracy} >= 0.99" },
             },
         });
-        await PutAsync(api, $"datasets/{name}/local.csv", Csv(rows: 120));
+        await PutAsync(api, $"projects/{api.Project}/{name}/local.csv", Csv(rows: 120));
 
         var id = await Start(api.Maintainer, api.Project, name);
         var run = await WaitFor(api.Maintainer, api.Project, id);
@@ -199,7 +199,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     {
         var api = host.Api;
         var name = NewName("smfail");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -222,7 +222,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     {
         var api = host.Api;
         var name = NewName("smslow");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -267,7 +267,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     {
         var api = host.Api;
         var name = NewName("smtimeout");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -287,7 +287,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     {
         var api = host.Api;
         var name = NewName("smcancel");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -365,7 +365,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     {
         var api = await host.For(provider);
         var name = NewName("smsuspcancel");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -412,7 +412,7 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     {
         var api = await host.For(provider);
         var name = NewName("smsusptimeout");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -438,14 +438,14 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
         var api = await host.For(provider);
         host.StandIn.ModelTarball = Tarball(Model);
         var name = NewName("smdonefail");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", EvaluationCsv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
             steps = new object[]
             {
                 new { id = "train", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = SageMakerOptions("example.com/train:5") } },
-                new { id = "boom", type = "model.train", dependsOn = new[] { "train" }, @params = new { data = $"datasets/{name}/missing.csv", label = "label", task = "binary" } },
+                new { id = "boom", type = "model.train", dependsOn = new[] { "train" }, @params = new { data = $"projects/{api.Project}/{name}/missing.csv", label = "label", task = "binary" } },
             },
         });
         var handled = await InboxCount<StopRemoteJobsOnRunFailed>(api);

@@ -23,7 +23,7 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
     {
         var api = await hosts.For(provider);
         var name = NewName("tasks");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", Csv());
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", Csv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -78,8 +78,8 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
     {
         var api = await hosts.For(provider);
         var name = NewName("parquet");
-        var csv = await PutAsync(api, $"datasets/{name}/train.csv", Csv());
-        var parquet = await PutParquetAsync(api, $"datasets/{name}/train.parquet", Csv());
+        var csv = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", Csv());
+        var parquet = await PutParquetAsync(api, $"projects/{api.Project}/{name}/train.parquet", Csv());
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -134,8 +134,8 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
     {
         var api = await hosts.For(provider);
         var name = NewName("gate");
-        var train = await PutAsync(api, $"datasets/{name}/train.csv", Csv(seed: 1));
-        var test = await PutAsync(api, $"datasets/{name}/test.csv", Csv(rows: 120, seed: 2));
+        var train = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", Csv(seed: 1));
+        var test = await PutAsync(api, $"projects/{api.Project}/{name}/test.csv", Csv(rows: 120, seed: 2));
         await Submit(api.Maintainer, api.Project, new
         {
             name,
@@ -178,7 +178,7 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
             csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{x[0]:R},{x[1]:R},{x[2]:R},{(i % 10 == 0 ? !positive : positive).ToString().ToLowerInvariant()}\n");
         }
 
-        var data = await PutAsync(api, $"datasets/{model}/test.csv", csv.ToString());
+        var data = await PutAsync(api, $"projects/{api.Project}/{model}/test.csv", csv.ToString());
         var name = NewName("evalwf");
         await Submit(api.Maintainer, api.Project, new
         {
@@ -203,7 +203,8 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
     {
         var api = await hosts.For(provider);
         var name = NewName("badtrain");
-        var data = await PutAsync(api, $"datasets/{name}/train.csv", Csv(rows: 50));
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", Csv(rows: 50));
+        var foreign = await PutAsync(api, $"projects/{api.OtherProject}/{name}/train.csv", Csv(rows: 50));
 
         var refused = await SubmitRaw(api.Maintainer, api.Project, new
         {
@@ -227,7 +228,10 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
             steps = new object[]
             {
                 new { id = "train", type = "model.train", @params = new { data, label = "price", task = "regression" }, retries = new { max = 3, backoff = "100ms" } },
-                new { id = "missing", type = "model.train", @params = new { data = $"datasets/{name}/nothing.csv", label = "churn", task = "binary" } },
+                new { id = "missing", type = "model.train", @params = new { data = $"projects/{api.Project}/{name}/nothing.csv", label = "churn", task = "binary" } },
+                // Another project's file (it exists) and another project's model file: out of a step's reach.
+                new { id = "foreign", type = "model.train", @params = new { data = foreign, label = "churn", task = "binary" } },
+                new { id = "foreign-model", type = "model.evaluate", @params = new { modelKey = $"models/{Guid.NewGuid():N}/model.onnx", data, label = "churn", task = "binary" } },
             },
         });
         var run = await WaitFor(api.Maintainer, api.Project, await Start(api.Maintainer, api.Project, name));
@@ -238,6 +242,9 @@ public sealed class TrainingWorkflowTests(TrainingHostsFixture hosts) : IClassFi
         attempts.Count.ShouldBe(1);
         attempts[0].GetProperty("error").GetString()!.ShouldContain("The label column 'price' is not in");
         Attempts(run, "missing").Single().GetProperty("error").GetString()!.ShouldContain("does not exist");
+        Attempts(run, "foreign").Single().GetProperty("error").GetString()!.ShouldContain("not found in this project's areas");
+        Attempts(run, "foreign-model").Single().GetProperty("error").GetString()!.ShouldContain("not found in this project's areas");
+        State(run, "foreign").ShouldBe("failed");
         (await Store(api).ExistsAsync($"runs/{run.GetProperty("id").GetGuid()}/train/model.onnx")).ShouldBeFalse();
     }
 }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using FluentValidation;
 using Mediator;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.DataPipelines.Domain;
 using MlPlatform.DataPipelines.Engine;
 using MlPlatform.DataPipelines.Lineage;
@@ -12,6 +13,7 @@ using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Paging;
 using MlPlatform.SharedKernel.Storage;
 using MlPlatform.UserManagement.Contracts;
+using MlPlatform.Workflows.Contracts.StepTypes;
 
 namespace MlPlatform.DataPipelines.Datasets;
 
@@ -271,6 +273,43 @@ internal static class SourceKeys
         if (!allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
         {
             throw new NotFoundException("Object", key);
+        }
+    }
+
+    /// <summary>
+    /// What a training or evaluation step may read as data or as a model file: the project's own
+    /// areas (<c>projects/{name or id}/</c>, its dataset versions, its registry files
+    /// <c>models/{projectId}/</c>, its batch predictions <c>predictions/{projectId}/</c>) and the
+    /// run's <c>runs/{runId}/</c>. A step runs with the platform's access to the whole store; the key
+    /// is the only thing that says whose a file is. Failing the step, not retried.
+    /// </summary>
+    public static async Task CheckStepReadableAsync(IServiceScopeFactory scopes, StepContext context, string parameter, string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            ObjectKey.Validate(key);
+        }
+        catch (InvalidObjectKeyException ex)
+        {
+            throw new StepFailedException($"'{parameter}': {ex.Message}", retryable: false);
+        }
+
+        string? projectName;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            projectName = await scope.ServiceProvider.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken);
+        }
+
+        var id = context.ProjectId;
+        List<string> allowed = [$"projects/{id:N}/", $"datasets/{id:N}/", $"models/{id:N}/", $"predictions/{id:N}/", $"runs/{context.RunId}/", $"runs/{context.RunId:N}/"];
+        if (projectName is not null)
+        {
+            allowed.Add($"projects/{projectName}/");
+        }
+
+        if (!allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            throw new StepFailedException($"'{parameter}': object '{key}' was not found in this project's areas of the store ({string.Join(", ", allowed)}).", retryable: false);
         }
     }
 

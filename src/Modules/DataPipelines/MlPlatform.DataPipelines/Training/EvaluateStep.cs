@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.DataPipelines.Datasets;
 using MlPlatform.DataPipelines.Training.Data;
 using MlPlatform.DataPipelines.Training.Evaluation;
 using MlPlatform.DataPipelines.Training.Local;
@@ -91,6 +92,13 @@ public sealed class EvaluateStep(IServiceScopeFactory scopes, TrainingSettings s
             modelKey = version.ArtifactKey;
             outputs["model"] = version.Model;
             outputs["version"] = version.Version;
+        }
+
+        await SourceKeys.CheckStepReadableAsync(scopes, context, "data", dataKey, cancellationToken);
+        if (version is null)
+        {
+            // A registered version's file is the registry's answer for this project; a key given directly is checked.
+            await SourceKeys.CheckStepReadableAsync(scopes, context, "modelKey", modelKey, cancellationToken);
         }
 
         var bytes = await ReadModelAsync(context.Artifacts, modelKey, cancellationToken);

@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using MlPlatform.DataPipelines.Datasets;
 using MlPlatform.DataPipelines.Training.Local;
 using MlPlatform.Workflows.Contracts.StepTypes;
 
@@ -9,7 +11,7 @@ namespace MlPlatform.DataPipelines.Training;
 /// <c>runs/{runId}/{stepId}/model.onnx</c>. Outputs modelKey, the training metrics (flat and as
 /// <c>metrics</c>), trainer, task and backend.
 /// </summary>
-public sealed class TrainStep(IEnumerable<ITrainingBackend> backends) : StepType
+public sealed class TrainStep(IEnumerable<ITrainingBackend> backends, IServiceScopeFactory scopes) : StepType
 {
     public const string TypeName = "model.train";
 
@@ -115,6 +117,7 @@ public sealed class TrainStep(IEnumerable<ITrainingBackend> backends) : StepType
             throw new StepFailedException("Invalid parameters: " + string.Join(" ", errors.Select(e => $"{e.Path}: {e.Message}")), retryable: false);
         }
 
+        await SourceKeys.CheckStepReadableAsync(scopes, context, "data", parameters["data"]!.GetValue<string>(), cancellationToken);
         var backend = _backends[parameters["backend"]!.GetValue<string>()];
         var task = ParseTask(parameters["task"]!.GetValue<string>())!.Value;
         var trainer = parameters["trainer"]!.GetValue<string>();
