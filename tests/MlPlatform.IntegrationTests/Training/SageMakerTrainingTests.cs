@@ -283,6 +283,33 @@ public sealed class SageMakerTrainingTests(SageMakerHostFixture host) : IClassFi
     }
 
     [Fact]
+    public async Task Given_SageMaker_URIs_into_the_platforms_bucket_outside_the_project_Then_the_step_fails_before_any_job()
+    {
+        var api = host.Api;
+        var name = NewName("smforeign");
+        var data = await PutAsync(api, $"projects/{api.Project}/{name}/train.csv", EvaluationCsv());
+        var theirs = Store(api).UriOf($"projects/{api.OtherProject}/{name}/train.csv").ToString();
+        var elsewhere = Store(api).UriOf($"models/{Guid.NewGuid():N}/out").ToString();
+        await Submit(api.Maintainer, api.Project, new
+        {
+            name,
+            steps = new object[]
+            {
+                new { id = "read", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = new { roleArn = Role, image = "example.com/x:1", inputUri = theirs } } },
+                new { id = "write", type = "model.train", @params = new { data, label = "label", task = "binary", backend = "sagemaker", trainer = "custom", sagemaker = new { roleArn = Role, image = "example.com/x:1", outputPath = elsewhere } } },
+            },
+        });
+
+        var id = await Start(api.Maintainer, api.Project, name);
+        var run = await WaitFor(api.Maintainer, api.Project, id);
+
+        run.GetProperty("state").GetString().ShouldBe("failed");
+        Attempts(run, "read").Single().GetProperty("error").GetString()!.ShouldContain("sagemaker.inputUri");
+        Attempts(run, "write").Single().GetProperty("error").GetString()!.ShouldContain("sagemaker.outputPath");
+        host.StandIn.Jobs.Values.ShouldNotContain(j => Tagged(j, id));
+    }
+
+    [Fact]
     public async Task Given_SageMaker_step_polling_When_the_run_is_cancelled_Then_the_job_is_stopped()
     {
         var api = host.Api;

@@ -229,6 +229,9 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         // The store's keys have no trailing '/', so the folder's URI is the key's plus one.
         var outputPath = Text(options, "outputPath") ?? (S3UriOf(job.Store, job.KeyPrefix + "sagemaker") is { } folder ? folder + "/" : null)
             ?? throw new StepFailedException("The artifact store is not S3: give sagemaker.outputPath for the model artifact.", retryable: false);
+        // Derived from the step's data key (checked by the step) and run folder, the defaults need no check.
+        CheckOwnStore(job, "inputUri", Text(options, "inputUri"), read: true);
+        CheckOwnStore(job, "outputPath", Text(options, "outputPath"), read: false);
         var maxRuntime = Duration(options, "maxRuntime") ?? TimeSpan.FromHours(1);
         var hyperparameters = new JsonObject();
         foreach (var (key, value) in job.Hyperparameters)
@@ -440,6 +443,32 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         var suffix = $"-{job.RunId.ToString("N")[..12]}-{job.Attempt}";
         var head = ("mlp-" + step)[..Math.Min(63 - suffix.Length, 4 + step.Length)].TrimEnd('-');
         return head + suffix;
+    }
+
+    /// <summary>
+    /// A URI into the platform's own bucket names a key there, and SageMaker's role can usually read
+    /// and write all of it: keep such keys to the project's areas, as the store's other users do (the
+    /// run's folder for the output). URIs into other buckets are the caller's own to grant.
+    /// </summary>
+    private static void CheckOwnStore(TrainingJob job, string option, string? uri, bool read)
+    {
+        // The store's URI of a one-letter key, less the letter: the bucket (and the store's prefix, if any).
+        if (uri is null || S3UriOf(job.Store, "x") is not { } probe || !uri.StartsWith(probe[..^1], StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var bucket = probe[..^1];
+
+        var key = uri[bucket.Length..];
+        var id = job.ProjectId;
+        string[] allowed = read
+            ? [$"projects/{id:N}/", $"datasets/{id:N}/", $"models/{id:N}/", $"predictions/{id:N}/", $"runs/{job.RunId}/", $"runs/{job.RunId:N}/"]
+            : [$"runs/{job.RunId}/", $"runs/{job.RunId:N}/"];
+        if (key.Contains("..", StringComparison.Ordinal) || !allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            throw new StepFailedException($"sagemaker.{option}: '{uri}' is in the platform's store outside this project's areas ({string.Join(", ", allowed)}).", retryable: false);
+        }
     }
 
     private static string? S3UriOf(IObjectStore store, string key) =>
