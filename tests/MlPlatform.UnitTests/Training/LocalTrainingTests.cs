@@ -128,7 +128,7 @@ public sealed class LocalTrainingTests
     [Fact]
     public void Given_unknown_or_out_of_range_hyperparameters_When_validated_Then_each_is_an_error()
     {
-        var step = new TrainStep([new LocalTrainingBackend(new TrainingSettings())]);
+        var step = new TrainStep([new LocalTrainingBackend(new TrainingSettings())], null!);
         var errors = step.Validate(new JsonObject
         {
             ["data"] = "d.csv",

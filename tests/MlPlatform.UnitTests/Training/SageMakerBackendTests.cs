@@ -113,7 +113,7 @@ public sealed class SageMakerBackendTests
     public void Given_sagemaker_options_When_validated_Then_literal_ones_are_checked_and_templated_ones_wait_for_the_run()
     {
         var settings = new TrainingSettings();
-        var step = new TrainStep([new MlPlatform.DataPipelines.Training.Local.LocalTrainingBackend(settings), new SageMakerTrainingBackend(null!, settings, null!, null!)]);
+        var step = new TrainStep([new MlPlatform.DataPipelines.Training.Local.LocalTrainingBackend(settings), new SageMakerTrainingBackend(null!, settings, null!, null!)], null!);
         JsonObject Params(JsonNode? options, string backend = "sagemaker")
         {
             var p = new JsonObject { ["data"] = "d.csv", ["label"] = "y", ["task"] = "binary", ["backend"] = backend, ["hyperparameters"] = new JsonObject { ["eta"] = 0.1, ["objective"] = "binary:logistic" } };
