@@ -250,8 +250,8 @@ internal static class VersionWriting
 internal static class SourceKeys
 {
     /// <summary>
-    /// The project's own prefixes only (<c>projects/{project}/</c>, <c>datasets/{projectId}/</c>) and,
-    /// inside a workflow step, the run's <c>runs/{runId}/</c>: another project's objects are never readable.
+    /// The project's readable areas of the store only (<see cref="ProjectAreas"/>): another project's
+    /// objects read as missing. Inside a workflow step also the run's folder.
     /// </summary>
     public static void Check(string key, Guid projectId, string projectName, Guid? runId)
     {
@@ -264,24 +264,16 @@ internal static class SourceKeys
             throw new BadRequestException(ex.Message);
         }
 
-        var allowed = new List<string> { $"projects/{projectName}/", $"datasets/{projectId:N}/" };
-        if (runId is { } run)
-        {
-            allowed.Add($"runs/{run}/");
-        }
-
-        if (!allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
+        if (!new ProjectAreas(projectId, projectName, runId).CanRead(key))
         {
             throw new NotFoundException("Object", key);
         }
     }
 
     /// <summary>
-    /// What a training or evaluation step may read as data or as a model file: the project's own
-    /// areas (<c>projects/{name or id}/</c>, its dataset versions, its registry files
-    /// <c>models/{projectId}/</c>, its batch predictions <c>predictions/{projectId}/</c>) and the
-    /// run's <c>runs/{runId}/</c>. A step runs with the platform's access to the whole store; the key
-    /// is the only thing that says whose a file is. Failing the step, not retried.
+    /// What a training or evaluation step may read as data or as a model file: the project's readable
+    /// areas and the run's folder (<see cref="ProjectAreas"/>). A step runs with the platform's access
+    /// to the whole store; the key is the only thing that says whose a file is. Fails the step, not retried.
     /// </summary>
     public static async Task CheckStepReadableAsync(IServiceScopeFactory scopes, StepContext context, string parameter, string key, CancellationToken cancellationToken)
     {
@@ -300,16 +292,10 @@ internal static class SourceKeys
             projectName = await scope.ServiceProvider.GetRequiredService<IProjectDirectory>().FindNameAsync(context.ProjectId, cancellationToken);
         }
 
-        var id = context.ProjectId;
-        List<string> allowed = [$"projects/{id:N}/", $"datasets/{id:N}/", $"models/{id:N}/", $"predictions/{id:N}/", $"runs/{context.RunId}/", $"runs/{context.RunId:N}/"];
-        if (projectName is not null)
+        var areas = new ProjectAreas(context.ProjectId, projectName, context.RunId);
+        if (!areas.CanRead(key))
         {
-            allowed.Add($"projects/{projectName}/");
-        }
-
-        if (!allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
-        {
-            throw new StepFailedException($"'{parameter}': object '{key}' was not found in this project's areas of the store ({string.Join(", ", allowed)}).", retryable: false);
+            throw new StepFailedException($"'{parameter}': object '{key}' was not found in this project's areas of the store ({string.Join(", ", areas.Readable)}).", retryable: false);
         }
     }
 

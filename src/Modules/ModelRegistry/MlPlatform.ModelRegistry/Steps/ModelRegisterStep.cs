@@ -85,7 +85,7 @@ public sealed class ModelRegisterStep(IServiceScopeFactory scopes) : StepType
         try
         {
             var metrics = ModelUpload.ParseMetrics(context.Parameters["metrics"]?.ToJsonString());
-            ArtifactKeys.CheckAllowed(key, context.ProjectId, context.RunId);
+            ArtifactKeys.CheckAllowed(key, context.ProjectId, projectName, context.RunId);
             var model = await FindOrCreateModelAsync(db, context, name, cancellationToken);
 
             // Registered by an earlier attempt of this step (its host died after the commit): the same version again.

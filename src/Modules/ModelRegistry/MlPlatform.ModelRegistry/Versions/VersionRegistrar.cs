@@ -146,19 +146,13 @@ public sealed class VersionRegistrar(ModelRegistryDbContext db, IObjectStore sto
 /// <summary>Which object keys a caller may register a version from.</summary>
 internal static class ArtifactKeys
 {
-    /// <summary>
-    /// The project's own areas of the store: <c>projects/{projectId}/</c> (files a project's tools
-    /// put there) and the registry's <c>models/{projectId}/</c>; a workflow step also its own run's
-    /// <c>runs/{runId}/</c>. Anything else could be another project's file, so it is refused.
-    /// </summary>
-    public static void CheckAllowed(string key, Guid projectId, Guid? runId)
+    /// <summary>The project's readable areas of the store (<see cref="ProjectAreas"/>); anything else could be another project's file.</summary>
+    public static void CheckAllowed(string key, Guid projectId, string? projectName, Guid? runId)
     {
-        string[] allowed = runId is { } run
-            ? [$"projects/{projectId:N}/", $"models/{projectId:N}/", $"runs/{run}/", $"runs/{run:N}/"]
-            : [$"projects/{projectId:N}/", $"models/{projectId:N}/"];
-        if (!allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)) || key.Contains("/../", StringComparison.Ordinal) || key.Contains("//", StringComparison.Ordinal))
+        var areas = new ProjectAreas(projectId, projectName, runId);
+        if (!areas.CanRead(key) || key.Contains("/../", StringComparison.Ordinal) || key.Contains("//", StringComparison.Ordinal))
         {
-            throw new BadRequestException($"The artifact '{key}' is outside this project's area of the store: name a key under {string.Join(" or ", allowed)}.");
+            throw new BadRequestException($"The artifact '{key}' is outside this project's area of the store: name a key under {string.Join(" or ", areas.Readable)}.");
         }
     }
 }

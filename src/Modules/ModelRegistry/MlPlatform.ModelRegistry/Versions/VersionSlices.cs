@@ -103,7 +103,7 @@ public sealed class RegisterVersionHandler(
         var lineage = ModelUpload.ParseLineage(upload.Lineage);
         if (upload.ArtifactKey is { } key)
         {
-            ArtifactKeys.CheckAllowed(key, access.ProjectId, runId: null);
+            ArtifactKeys.CheckAllowed(key, access.ProjectId, access.ProjectName, runId: null);
             await upload.FetchAsync(store, settings.MaxUploadBytes, cancellationToken);
             lineage = lineage with { SourceArtifact = key };
         }

@@ -24,10 +24,8 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
 
     /// <summary>
     /// The keys are well formed, name .csv or .jsonl objects, and lie in the project's own areas of the
-    /// store. Read from: <c>projects/{project name or id}/</c>, the project's dataset versions
-    /// (<c>datasets/{projectId}/</c>), its earlier predictions (<c>predictions/{projectId}/</c>) and, in a
-    /// workflow step, the run's <c>runs/{runId}/</c>. Written to: the same but the dataset versions, which
-    /// only the data module writes. Another project's object reads as missing (404), as everywhere else.
+    /// store (<see cref="ProjectAreas"/>): read from its readable areas, written to its writable ones
+    /// (not its dataset versions or model files). Another project's object reads as missing (404).
     /// </summary>
     public static void CheckKeys(string input, string output, Guid projectId, string? projectName, Guid? runId)
     {
@@ -41,25 +39,15 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
             throw new BadRequestException(ex.Message);
         }
 
-        List<string> writable = [$"projects/{projectId:N}/", $"predictions/{projectId:N}/"];
-        if (projectName is not null)
-        {
-            writable.Add($"projects/{projectName}/");
-        }
-
-        if (runId is { } run)
-        {
-            writable.AddRange([$"runs/{run}/", $"runs/{run:N}/"]);
-        }
-
-        if (!writable.Append($"datasets/{projectId:N}/").Any(prefix => input.StartsWith(prefix, StringComparison.Ordinal)))
+        var areas = new ProjectAreas(projectId, projectName, runId);
+        if (!areas.CanRead(input))
         {
             throw new NotFoundException("Object", input);
         }
 
-        if (!writable.Any(prefix => output.StartsWith(prefix, StringComparison.Ordinal)))
+        if (!areas.CanWrite(output))
         {
-            throw new BadRequestException($"The output '{output}' is outside this project's area of the store: name a key under {string.Join(", ", writable)}.");
+            throw new BadRequestException($"The output '{output}' is outside this project's area of the store: name a key under {string.Join(", ", areas.Writable)}.");
         }
 
         foreach (var key in new[] { input, output })

@@ -447,8 +447,8 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
 
     /// <summary>
     /// A URI into the platform's own bucket names a key there, and SageMaker's role can usually read
-    /// and write all of it: keep such keys to the project's areas, as the store's other users do (the
-    /// run's folder for the output). URIs into other buckets are the caller's own to grant.
+    /// and write all of it: keep such keys to the project's areas (<see cref="ProjectAreas"/>), as the
+    /// store's other users do. URIs into other buckets are the caller's own to grant.
     /// </summary>
     private static void CheckOwnStore(TrainingJob job, string option, string? uri, bool read)
     {
@@ -461,13 +461,10 @@ internal sealed partial class SageMakerTrainingBackend(SageMakerClient client, T
         var bucket = probe[..^1];
 
         var key = uri[bucket.Length..];
-        var id = job.ProjectId;
-        string[] allowed = read
-            ? [$"projects/{id:N}/", $"datasets/{id:N}/", $"models/{id:N}/", $"predictions/{id:N}/", $"runs/{job.RunId}/", $"runs/{job.RunId:N}/"]
-            : [$"runs/{job.RunId}/", $"runs/{job.RunId:N}/"];
-        if (key.Contains("..", StringComparison.Ordinal) || !allowed.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal)))
+        var areas = new ProjectAreas(job.ProjectId, null, job.RunId);
+        if (key.Contains("..", StringComparison.Ordinal) || !(read ? areas.CanRead(key) : areas.CanWrite(key)))
         {
-            throw new StepFailedException($"sagemaker.{option}: '{uri}' is in the platform's store outside this project's areas ({string.Join(", ", allowed)}).", retryable: false);
+            throw new StepFailedException($"sagemaker.{option}: '{uri}' is in the platform's store outside this project's areas ({string.Join(", ", read ? areas.Readable : areas.Writable)}).", retryable: false);
         }
     }
 
