@@ -38,11 +38,11 @@ public sealed partial class ProblemDetailsExceptionHandler(
                 Title = "Bad request",
                 Detail = "The request body is not valid JSON: " + json.Message,
             },
-            InvalidOperationException text when IsUndecodableJsonText(text) => new ProblemDetails
+            InvalidOperationException text when UndecodableJsonText.Is(text) => new ProblemDetails
             {
                 Status = StatusCodes.Status400BadRequest,
                 Title = "Bad request",
-                Detail = "The request body holds text that is not valid UTF-8 or Unicode: " + text.Message,
+                Detail = UndecodableJsonText.Detail(text),
             },
             OperationCanceledException when httpContext.RequestAborted.IsCancellationRequested => new ProblemDetails
             {
@@ -100,15 +100,6 @@ public sealed partial class ProblemDetailsExceptionHandler(
             Title = "One or more validation errors occurred.",
         };
     }
-
-    /// <summary>
-    /// System.Text.Json checks a body's structure when it parses it, not its strings: a string that is
-    /// not valid UTF-8, or that escapes half a surrogate pair (<c>"\ud800"</c>), throws only when it is
-    /// read, in whichever handler reads a JSON node's value or a property's name. That is the caller's text.
-    /// </summary>
-    private static bool IsUndecodableJsonText(InvalidOperationException exception) =>
-        exception.TargetSite?.DeclaringType?.Assembly == typeof(JsonException).Assembly
-        && (exception.InnerException is System.Text.DecoderFallbackException || exception.Message.Contains("UTF-16", StringComparison.Ordinal));
 
     private static string BadRequestDetail(BadHttpRequestException bad)
     {

@@ -84,6 +84,7 @@ public sealed class DataPlane(EndpointRouter router, DataPlaneAccess access, Inf
             PlatformException p => (p.StatusCode, p.Message),
             BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "The request body is too large." : b.Message),
             JsonException j => (400, "The request body is not valid JSON: " + j.Message),
+            InvalidOperationException text when UndecodableJsonText.Is(text) => (400, UndecodableJsonText.Detail(text)),
             _ => (500, "An unexpected error occurred."),
         };
         if (status >= 500)

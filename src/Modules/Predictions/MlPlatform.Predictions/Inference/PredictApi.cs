@@ -16,18 +16,6 @@ public static class PredictApi
 
     public static IReadOnlyList<TensorData> ToInputs(byte[] body, ModelSignature signature, IReadOnlyList<string>? featureNames)
     {
-        try
-        {
-            return ReadInstances(body, signature, featureNames);
-        }
-        catch (InvalidOperationException ex)
-        {
-            throw V2Codec.NotUnicode(ex);
-        }
-    }
-
-    private static IReadOnlyList<TensorData> ReadInstances(byte[] body, ModelSignature signature, IReadOnlyList<string>? featureNames)
-    {
         using var document = V2Codec.ParseDocument(body);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("instances", out var instances) || instances.ValueKind != JsonValueKind.Array || instances.GetArrayLength() == 0)

@@ -229,26 +229,6 @@ public static class V2Codec
     /// </summary>
     internal static V2Request ParseInferGeneral(ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> binary, long maxElements)
     {
-        try
-        {
-            return ParseInferDocument(json, binary, maxElements);
-        }
-        catch (InvalidOperationException ex)
-        {
-            throw NotUnicode(ex);
-        }
-    }
-
-    /// <summary>
-    /// A string of the document could not be decoded. JSON may escape half of a surrogate pair
-    /// (<c>"\ud800"</c>): valid JSON, valid UTF-8, and still no text; the parser accepts it and the
-    /// string's decoding throws, later, wherever it is read.
-    /// </summary>
-    internal static BadRequestException NotUnicode(InvalidOperationException exception) =>
-        new("The request holds a string that is not valid Unicode (an escaped half of a surrogate pair, such as \\ud800): " + exception.Message);
-
-    private static V2Request ParseInferDocument(ReadOnlyMemory<byte> json, ReadOnlyMemory<byte> binary, long maxElements)
-    {
         using var document = ParseDocument(json);
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
