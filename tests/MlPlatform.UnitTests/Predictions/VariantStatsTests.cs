@@ -31,7 +31,7 @@ public sealed class VariantStatsTests
         var stats = new VariantStats();
         stats.LastInference.ShouldBe(0);
         var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        stats.Arrived();
+        stats.Arrived(Stopwatch.GetTimestamp());
         stats.LastInference.ShouldBeInRange(before, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
     }
 

@@ -94,7 +94,7 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
     {
         var arrived = Stopwatch.GetTimestamp();
         var stats = variant.Stats;
-        stats.Arrived();
+        stats.Arrived(arrived);
         var tags = new TagList { { "endpoint", endpoint.Name }, { "variant", variant.Name } };
         var failed = true;
         try

@@ -43,11 +43,20 @@ public sealed class VariantStats
     public long ExecutionCount => Interlocked.Read(ref _executions);
 
     /// <summary>When the last request arrived, in milliseconds since the Unix epoch; 0 before any.</summary>
-    public long LastInference => Interlocked.Read(ref _lastInference);
+    /// <remarks>Kept as the request's <see cref="Stopwatch"/> timestamp, which it takes anyway, and turned into wall-clock time only when read.</remarks>
+    public long LastInference
+    {
+        get
+        {
+            var arrived = Volatile.Read(ref _lastInference);
+            return arrived == 0 ? 0 : (DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(arrived)).ToUnixTimeMilliseconds();
+        }
+    }
 
     public IEnumerable<KeyValuePair<long, BatchStats>> Batches => _batches.OrderBy(b => b.Key);
 
-    internal void Arrived() => Interlocked.Exchange(ref _lastInference, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    /// <param name="timestamp">The request's arrival, from <see cref="Stopwatch.GetTimestamp"/>.</param>
+    internal void Arrived(long timestamp) => Volatile.Write(ref _lastInference, timestamp);
 
     /// <summary>
     /// One model run serving <paramref name="requests"/> requests, of batch size <paramref name="batchSize"/>
