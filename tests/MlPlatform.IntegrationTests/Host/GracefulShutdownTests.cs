@@ -14,13 +14,13 @@ public sealed class GracefulShutdownTests
         await node.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         using var client = new HttpClient { BaseAddress = node.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
-        var inFlight = client.GetAsync("/probe/sleep?ms=3000");
-        await Task.Delay(700);
+        var inFlight = client.GetAsync("/probe/sleep?ms=5000");
+        await Task.Delay(1_500); // for the request to reach the host, even on a loaded machine
         var exitCode = node.TerminateAsync(TimeSpan.FromSeconds(30));
 
         var response = await inFlight;
         response.StatusCode.ShouldBe(HttpStatusCode.OK, node.Output());
-        (await response.Content.ReadAsStringAsync()).ShouldContain("3000");
+        (await response.Content.ReadAsStringAsync()).ShouldContain("5000");
         (await exitCode).ShouldBe(0, node.Output());
     }
 }

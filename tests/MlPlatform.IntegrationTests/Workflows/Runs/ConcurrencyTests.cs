@@ -91,11 +91,11 @@ public sealed class ConcurrencyTests(RunHostsFixture hosts) : IClassFixture<RunH
             steps = new object[]
             {
                 new { id = "flaky", type = "test.flaky", @params = new { failures = 1 } },
-                new { id = "work", type = "test.sleep", dependsOn = new[] { "flaky" }, @params = new { ms = 3000 } },
+                new { id = "work", type = "test.sleep", dependsOn = new[] { "flaky" }, @params = new { ms = 5000 } },
             },
         });
 
-        // Both fail at their first step (one at a time); the second is retried and runs (3 s: time
+        // Both fail at their first step (one at a time); the second is retried and runs (5 s: time
         // enough for the first retry to find it still active on a loaded machine).
         var first = await Start(api.Maintainer, api.Project, name);
         (await WaitFor(api.Viewer, api.Project, first)).GetProperty("state").GetString().ShouldBe("failed");

@@ -128,8 +128,8 @@ public sealed class WorkflowRunTests(RunHostsFixture hosts) : IClassFixture<RunH
             steps = new object[]
             {
                 new { id = "start", type = "noop" },
-                new { id = "left", type = "test.sleep", dependsOn = new[] { "start" }, @params = new { ms = 400 } },
-                new { id = "right", type = "test.sleep", dependsOn = new[] { "start" }, @params = new { ms = 400 } },
+                new { id = "left", type = "test.sleep", dependsOn = new[] { "start" }, @params = new { ms = 1000 } },
+                new { id = "right", type = "test.sleep", dependsOn = new[] { "start" }, @params = new { ms = 1000 } },
                 new { id = "join", type = "noop", dependsOn = new[] { "left", "right" } },
             },
         });
