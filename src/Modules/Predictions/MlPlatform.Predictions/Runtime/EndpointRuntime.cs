@@ -401,10 +401,12 @@ public sealed class MicroBatcher
         _ = Task.Run(RunAsync);
     }
 
-    private sealed record Pending(LoadedModel Model, IReadOnlyList<TensorData> Inputs, long Rows, long Enqueued, TaskCompletionSource<TensorData[]> Result);
+    // Queued: when the request began to wait (queue time); Enqueued: when it joined this batcher (the batch's delay).
+    private sealed record Pending(LoadedModel Model, IReadOnlyList<TensorData> Inputs, long Rows, long Queued, long Enqueued, TaskCompletionSource<TensorData[]> Result);
 
     /// <summary>The caller holds a reference on <paramref name="model"/> until the task ends, so a swap cannot unload it meanwhile.</summary>
-    public Task<TensorData[]> EnqueueAsync(LoadedModel model, IReadOnlyList<TensorData> inputs)
+    /// <param name="queued">When the request began to wait (before the endpoint's concurrency slot), so its queue time includes that wait.</param>
+    public Task<TensorData[]> EnqueueAsync(LoadedModel model, IReadOnlyList<TensorData> inputs, long queued)
     {
         if (Interlocked.Increment(ref _queued) > _maxQueue)
         {
@@ -413,7 +415,7 @@ public sealed class MicroBatcher
             throw new TooManyRequestsException(TimeSpan.FromSeconds(1), $"Endpoint '{_endpoint}' has {_maxQueue} requests queued already; try again shortly.");
         }
 
-        var pending = new Pending(model, inputs, inputs[0].Rows, System.Diagnostics.Stopwatch.GetTimestamp(), new TaskCompletionSource<TensorData[]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(model, inputs, inputs[0].Rows, queued, System.Diagnostics.Stopwatch.GetTimestamp(), new TaskCompletionSource<TensorData[]>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_channel.Writer.TryWrite(pending))
         {
             // The table this request picked was replaced a moment ago and its queue has stopped:
@@ -491,9 +493,9 @@ public sealed class MicroBatcher
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var p in batch)
         {
-            _variant.Stats.Queue.Add(start - p.Enqueued);
+            _variant.Stats.Queue.Add(start - p.Queued);
             PredictionMetrics.QueueTime.Record(
-                System.Diagnostics.Stopwatch.GetElapsedTime(p.Enqueued, start).TotalSeconds,
+                System.Diagnostics.Stopwatch.GetElapsedTime(p.Queued, start).TotalSeconds,
                 PredictionMetrics.Tag("endpoint", _endpoint), PredictionMetrics.Tag("variant", _variant.Name));
         }
 

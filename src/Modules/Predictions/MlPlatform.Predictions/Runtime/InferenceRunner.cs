@@ -186,7 +186,7 @@ public sealed partial class InferenceEngine(PredictionsSettings settings, ILogge
         {
             if (variant.Batcher is { } batcher)
             {
-                return await batcher.EnqueueAsync(model, inputs);
+                return await batcher.EnqueueAsync(model, inputs, queued);
             }
 
             var start = Stopwatch.GetTimestamp();
