@@ -14,6 +14,8 @@ namespace MlPlatform.ClusterTestHost;
 /// </summary>
 public sealed class ProbeModule : IModule
 {
+    private static int _sleeping;
+
     public string Name => "Probe";
 
     public string Schema => "probe";
@@ -46,9 +48,13 @@ public sealed class ProbeModule : IModule
         // A request that is still in flight when the host is asked to stop (graceful shutdown tests).
         endpoints.MapGet("/probe/sleep", async (int ms) =>
         {
+            Interlocked.Increment(ref _sleeping);
             await Task.Delay(ms, CancellationToken.None);
             return Results.Ok(new { slept = ms });
         }).AllowAnonymous();
+
+        // How many sleep requests have arrived, so a test signals the host only once one is in flight.
+        endpoints.MapGet("/probe/sleeping", () => Results.Ok(new { arrived = Volatile.Read(ref _sleeping) })).AllowAnonymous();
     }
 
     public void AddJobs(IQuartzBuilder quartz, ModuleContext context)

@@ -144,10 +144,10 @@ public sealed class OpenLineageReceiver : IDisposable
         }
     }
 
-    /// <summary>The events of one OpenLineage run or of one workflow run (parent facet), waiting up to 10 s for <paramref name="count"/>.</summary>
+    /// <summary>The events of one OpenLineage run or of one workflow run (parent facet), waiting up to 30 s for <paramref name="count"/>.</summary>
     public async Task<List<JsonObject>> WaitForAsync(Func<JsonObject, bool> match, int count)
     {
-        var until = DateTime.UtcNow.AddSeconds(10);
+        var until = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
             var found = Events.Where(match).ToList();

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using MlPlatform.IntegrationTests.Infrastructure;
 
 namespace MlPlatform.IntegrationTests.Host;
@@ -14,13 +16,16 @@ public sealed class GracefulShutdownTests
         await node.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         using var client = new HttpClient { BaseAddress = node.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
-        var inFlight = client.GetAsync("/probe/sleep?ms=5000");
-        await Task.Delay(1_500); // for the request to reach the host, even on a loaded machine
+        var inFlight = client.GetAsync("/probe/sleep?ms=3000");
+        // SIGTERM only once the request is in the host's hands, however slow the machine.
+        (await Polling.UntilAsync(
+            async () => (await client.GetFromJsonAsync<JsonElement>("/probe/sleeping")).GetProperty("arrived").GetInt32(),
+            arrived => arrived > 0)).ShouldBe(1);
         var exitCode = node.TerminateAsync(TimeSpan.FromSeconds(30));
 
         var response = await inFlight;
         response.StatusCode.ShouldBe(HttpStatusCode.OK, node.Output());
-        (await response.Content.ReadAsStringAsync()).ShouldContain("5000");
+        (await response.Content.ReadAsStringAsync()).ShouldContain("3000");
         (await exitCode).ShouldBe(0, node.Output());
     }
 }

@@ -286,7 +286,7 @@ public sealed class RegistryLifecycleTests(ModelRegistryHostsFixture hosts) : IC
 
     private static async Task WaitForDeliveredAsync(WorkflowTestAccounts api, string model)
     {
-        for (var i = 0; i < 200; i++)
+        for (var i = 0; i < 600; i++)
         {
             using var scope = api.Factory.Services.CreateScope();
             var db = scope.ServiceProvider.GetRequiredService<ModelRegistryDbContext>();

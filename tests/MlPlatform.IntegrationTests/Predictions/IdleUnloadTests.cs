@@ -83,7 +83,7 @@ public sealed class IdleUnloadTests(IdleUnloadFixture hosts) : IClassFixture<Idl
 
     private static async Task Until(Func<bool> condition, string what)
     {
-        for (var i = 0; i < 200; i++)
+        for (var i = 0; i < 600; i++)
         {
             if (condition())
             {

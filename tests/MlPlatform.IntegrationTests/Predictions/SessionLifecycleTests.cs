@@ -69,7 +69,7 @@ public sealed class SessionLifecycleTests(PredictionHostsFixture hosts) : IClass
 
         // The alias ends on version 1; the old table is retired right after the new one is published.
         LoadedModel[] final = [];
-        for (var attempt = 0; attempt < 200; attempt++)
+        for (var attempt = 0; attempt < 600; attempt++)
         {
             final = [.. Ours(sessions, shas)];
             if (final.Length == 1)

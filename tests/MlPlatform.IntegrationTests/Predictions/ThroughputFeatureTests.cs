@@ -57,11 +57,13 @@ public sealed class ThroughputFeatureTests(PredictionHostsFixture hosts) : IClas
     {
         var api = await hosts.For(provider);
         var model = await ModelWithVersions(api, 1);
-        // One request may wait; the batch waits up to a second for company, so the queue is full meanwhile.
+        // One request may wait; the batch waits up to a second (the most allowed) for company, so the queue is full meanwhile.
         var endpoint = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 1 } }, batching = new { enabled = true, maxBatchSize = 64, maxDelayMs = 1000 }, maxQueue = 1 });
+        // Routed and loaded first, so the first request surely reaches the queue before the second.
+        (await api.Viewer.GetAsync($"/v2/models/{endpoint}/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
 
         var first = Infer(api.Viewer, endpoint, V2Body(RowOf(1)));
-        await Task.Delay(100);
+        await Task.Delay(200);
         var second = await Infer(api.Viewer, endpoint, V2Body(RowOf(2)));
 
         (await Error(second, HttpStatusCode.TooManyRequests)).ShouldContain("queue");

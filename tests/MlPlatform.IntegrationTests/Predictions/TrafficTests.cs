@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using MlPlatform.IntegrationTests.Infrastructure;
 using MlPlatform.SharedKernel.Persistence;
 using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
 using static MlPlatform.IntegrationTests.Predictions.PredictionApi;
@@ -82,7 +83,7 @@ public sealed class TrafficTests(PredictionHostsFixture hosts) : IClassFixture<P
         }
 
         var expectedDifference = Math.Abs(Expected(2, Row) - Expected(1, Row));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         System.Text.Json.JsonElement stats;
         do
         {
@@ -142,12 +143,15 @@ public sealed class TrafficTests(PredictionHostsFixture hosts) : IClassFixture<P
             }
         })).ToList();
 
-        await Task.Delay(300);
+        // Each move waits until the clients have been answered by the version before it, however slow the machine.
+        Task<bool> Seen(string version) => Task.FromResult(seen.ContainsKey(version));
+        await Polling.UntilAsync(() => Seen("1"), x => x);
         await MoveAlias(api, model, "live", 2);
         await WaitForVersion(api, endpoint, "2");
-        await Task.Delay(200);
+        await Polling.UntilAsync(() => Seen("2"), x => x);
         await MoveAlias(api, model, "live", 3);
         await WaitForVersion(api, endpoint, "3");
+        await Polling.UntilAsync(() => Seen("3"), x => x);
         await Task.Delay(200);
         stop.Cancel();
         await Task.WhenAll(clients);

@@ -72,7 +72,8 @@ public sealed class TwoHostServingTests
             }
         })).ToArray();
 
-        await Task.Delay(300);
+        // The clients have been answered by the old split before it changes, however slow the machine.
+        (await Polling.UntilAsync(() => Task.FromResult(answers.Contains("a")), x => x)).ShouldBeTrue("no answer from the old split");
         await Json(await api.Maintainer.PutAsJsonAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/weights", new { weights = new { a = 0, b = 100 } }), HttpStatusCode.OK);
 
         // Far below the 10 min revision poll: only the followed change explains the second host's switch.
@@ -86,7 +87,8 @@ public sealed class TwoHostServingTests
         switched.ShouldBeTrue("the second host still serves the old split");
         Volatile.Write(ref switchSeen, 1);
         var afterSwitch = answers.Count;
-        await Task.Delay(300);
+        (await Polling.UntilAsync(() => Task.FromResult(answers.Skip(afterSwitch).Contains("b")), x => x)).ShouldBeTrue("no answer from the new split");
+        await Task.Delay(200);
         await stop.CancelAsync();
         await Task.WhenAll(clients);
 

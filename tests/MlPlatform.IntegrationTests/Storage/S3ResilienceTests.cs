@@ -80,7 +80,8 @@ public sealed class S3ResilienceTests
 
         await Should.ThrowAsync<TimeoutRejectedException>(() => store.ExistsAsync("a/b"));
 
-        watch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
+        // Below the server's 10 s, with room for a cold SDK on a loaded machine.
+        watch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(8));
         // Counted on the client: on a loaded machine an attempt can time out before the server sees it.
         logger.Messages.Count(m => m.Contains("retry", StringComparison.Ordinal)).ShouldBe(1);
         server.Requests.ShouldBeInRange(1, 2);

@@ -31,7 +31,7 @@ public sealed class ConcurrencyTests(RunHostsFixture hosts) : IClassFixture<RunH
     {
         var api = await hosts.For(provider);
         var name = NewName("limited");
-        await Submit(api.Maintainer, api.Project, new { name, maxActiveRuns = 1, steps = new object[] { new { id = "work", type = "test.sleep", @params = new { ms = 1000 } } } });
+        await Submit(api.Maintainer, api.Project, new { name, maxActiveRuns = 1, steps = new object[] { new { id = "work", type = "test.sleep", @params = new { ms = 2000 } } } });
 
         var ids = new List<Guid>();
         var answered = new List<string?>();

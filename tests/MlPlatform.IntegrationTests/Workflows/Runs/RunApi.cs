@@ -9,7 +9,8 @@ namespace MlPlatform.IntegrationTests.Workflows.Runs;
 /// <summary>Calls of the runs API shared by the run tests: submit, start, read and wait, as a client would.</summary>
 public static class RunApi
 {
-    public static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(20);
+    // Generous: it only costs time when a test fails, and a loaded CI machine can be several times slower.
+    public static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(60);
 
     public static string NewName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 

@@ -86,7 +86,7 @@ public sealed class RunEventLog :
     }
 
     /// <summary>
-    /// The events of one run once all of <paramref name="expected"/> arrived (or after 10 s). Events of
+    /// The events of one run once all of <paramref name="expected"/> arrived (or after 30 s). Events of
     /// one transaction are not delivered in a promised order, so compare them as a set.
     /// </summary>
     public async Task<List<string>> WaitForAsync(Guid runId, params string[] expected)
@@ -96,7 +96,7 @@ public sealed class RunEventLog :
         while (true)
         {
             seen = Events.Where(e => e.RunId == runId).Select(e => e.Step is null ? e.Type : $"{e.Type}:{e.Step}").ToList();
-            if (expected.All(seen.Contains) || clock.Elapsed > TimeSpan.FromSeconds(10))
+            if (expected.All(seen.Contains) || clock.Elapsed > TimeSpan.FromSeconds(30))
             {
                 return seen;
             }
