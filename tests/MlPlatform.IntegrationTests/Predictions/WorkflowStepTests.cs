@@ -190,4 +190,55 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         float.Parse(lines[500], System.Globalization.CultureInfo.InvariantCulture).ShouldBe(Expected(1, RowOf(499)), 1e-6f);
         await Problem(await api.Outsider.GetAsync($"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions/{id}"), HttpStatusCode.NotFound);
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_batch_jobs_When_listed_and_one_cancelled_while_running_Then_it_stops_without_output_and_an_ended_job_cannot_be_cancelled(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 1 } } });
+        var root = $"/api/v1/projects/{api.Project}/endpoints/{endpoint}/batch-predictions";
+        async Task<JsonElement> Read(Guid id) => await Json(await api.Viewer.GetAsync($"{root}/{id}"), HttpStatusCode.OK);
+        static bool Active(JsonElement job) => job.GetProperty("state").GetString() is "queued" or "running";
+
+        var small = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input = await PutCsv(api, 10) }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
+        (await Polling.UntilAsync(() => Read(small), job => !Active(job), TimeSpan.FromSeconds(60))).GetProperty("state").GetString().ShouldBe("succeeded");
+
+        // Cancelled once it has reported progress: surely running, with most of its 200,000 rows to go.
+        var large = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input = await PutCsv(api, 200_000) }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
+        (await Polling.UntilAsync(() => Read(large), job => job.GetProperty("rows").GetInt64() > 0, TimeSpan.FromSeconds(60))).GetProperty("state").GetString().ShouldBe("running");
+        await Problem(await api.Viewer.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.Forbidden);
+        await Problem(await api.Outsider.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.NotFound);
+        await Problem(await api.Maintainer.PostAsync($"{root}/{Guid.NewGuid()}/cancel", null), HttpStatusCode.NotFound);
+        var cancelled = await Json(await api.Maintainer.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.OK);
+        cancelled.GetProperty("state").GetString().ShouldBe("cancelled");
+        cancelled.GetProperty("finishedAt").ValueKind.ShouldBe(JsonValueKind.String);
+        var rowsAtCancel = cancelled.GetProperty("rows").GetInt64();
+        rowsAtCancel.ShouldBeLessThan(200_000);
+
+        // Its host stops at its next progress report: nothing more is recorded, and the output, which
+        // the whole run would have written within these seconds, never appears.
+        await Task.Delay(4_000);
+        var after = await Read(large);
+        after.GetProperty("state").GetString().ShouldBe("cancelled");
+        after.GetProperty("rows").GetInt64().ShouldBe(rowsAtCancel);
+        (await api.Factory.Services.GetRequiredService<IObjectStore>().GetInfoAsync(after.GetProperty("output").GetString()!)).ShouldBeNull();
+
+        // An ended job cannot be cancelled.
+        (await Problem(await api.Maintainer.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("cancelled");
+        (await Problem(await api.Maintainer.PostAsync($"{root}/{small}/cancel", null), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("succeeded");
+
+        // The list: newest first, by state, paged; bad paging or an unknown state is a 400, an outsider a 404.
+        var all = await Json(await api.Viewer.GetAsync(root), HttpStatusCode.OK);
+        all.GetProperty("total").GetInt32().ShouldBe(2);
+        all.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe([large, small]);
+        var onlyCancelled = await Json(await api.Viewer.GetAsync($"{root}?state=cancelled"), HttpStatusCode.OK);
+        onlyCancelled.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe([large]);
+        var second = await Json(await api.Viewer.GetAsync($"{root}?offset=1&limit=1"), HttpStatusCode.OK);
+        second.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe([small]);
+        await Problem(await api.Viewer.GetAsync($"{root}?state=paused"), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.GetAsync($"{root}?limit=0"), HttpStatusCode.BadRequest);
+        await Problem(await api.Outsider.GetAsync(root), HttpStatusCode.NotFound);
+    }
 }

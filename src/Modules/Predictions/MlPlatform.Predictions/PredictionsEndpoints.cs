@@ -85,6 +85,19 @@ public static class PredictionsEndpoints
             .WithSummary("A batch prediction job with its progress (rows, bytes read of the input)")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
+        group.MapGet("/{name}/batch-predictions", async Task<Ok<Page<BatchJobDto>>> (string project, string name, string? state, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new ListBatches(user, project, name, state, offset ?? 0, limit ?? 50), ct)))
+            .WithSummary("The endpoint's batch prediction jobs, newest first; state= keeps one state (queued, running, succeeded, failed, cancelled)")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        group.MapPost("/{name}/batch-predictions/{id:guid}/cancel", async Task<Ok<BatchJobDto>> (string project, string name, Guid id, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new CancelBatch(user, project, name, id), ct)))
+            .WithSummary("Cancel a queued or running batch prediction; its output is not written (Maintainer; 409 once it has ended)")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+
         endpoints.MapPost("/api/v1/endpoints/{name}/predict", async (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) =>
             {
                 var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);

@@ -16,6 +16,9 @@ public static class BatchStates
     public const string Running = "running";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static readonly IReadOnlyList<string> All = [Queued, Running, Succeeded, Failed, Cancelled];
 }
 
 /// <summary>
@@ -101,7 +104,7 @@ public sealed partial class BatchJobs(
             }
 
             var job = await db.BatchJobs.AsNoTracking().SingleAsync(j => j.Id == id, stopping);
-            // Cancelled when the lease is lost (another host took the job) or this host stops (the lease then expires and the job moves).
+            // Cancelled when the lease is lost (the job was cancelled, or another host took it) or this host stops (the lease then expires and the job moves).
             using var run = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             using var renewing = new CancellationTokenSource();
             var renewal = RenewAsync(id, lease, run, renewing.Token);
@@ -227,7 +230,7 @@ public sealed partial class BatchJobs(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Batch prediction {Id} failed")]
     private static partial void LogFailed(ILogger logger, Guid id, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Batch prediction {Id}: its lease is lost or the host stops; the run ends here")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Batch prediction {Id}: it was cancelled, its lease is lost or the host stops; the run ends here")]
     private static partial void LogInterrupted(ILogger logger, Guid id);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Batch prediction {Id} could not be claimed or finished")]

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using FluentValidation;
 using Mediator;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,6 +9,7 @@ using MlPlatform.Predictions.Endpoints;
 using MlPlatform.Predictions.Persistence;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Paging;
 using MlPlatform.SharedKernel.Storage;
 using MlPlatform.UserManagement.Contracts;
 
@@ -69,6 +71,72 @@ public sealed class GetBatchHandler(PredictionsDbContext db, IProjectAuthorizer 
         var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
         var job = await db.BatchJobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == query.Id && j.ProjectId == access.ProjectId && j.Endpoint == query.Name, cancellationToken)
             ?? throw new NotFoundException("Batch prediction", query.Id.ToString());
+        return BatchJobDto.From(job);
+    }
+}
+
+/// <summary>An endpoint's batch jobs, newest first; <paramref name="State"/> keeps one state only.</summary>
+public sealed record ListBatches(ClaimsPrincipal Caller, string Project, string Name, string? State, int Offset, int Limit) : IQuery<Page<BatchJobDto>>;
+
+public sealed class ListBatchesValidator : AbstractValidator<ListBatches>
+{
+    public ListBatchesValidator()
+    {
+        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
+        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        RuleFor(q => q.State).Must(s => s is null || BatchStates.All.Contains(s))
+            .WithMessage($"'state' is one of {string.Join(", ", BatchStates.All)}.");
+    }
+}
+
+public sealed class ListBatchesHandler(PredictionsDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<ListBatches, Page<BatchJobDto>>
+{
+    public async ValueTask<Page<BatchJobDto>> Handle(ListBatches query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        // By the name the jobs were started under, as a read by id is: the jobs of a deleted endpoint stay listed.
+        var jobs = db.BatchJobs.AsNoTracking().Where(j => j.ProjectId == access.ProjectId && j.Endpoint == query.Name);
+        if (query.State is not null)
+        {
+            jobs = jobs.Where(j => j.State == query.State);
+        }
+
+        var total = await jobs.CountAsync(cancellationToken);
+        var items = await jobs.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(query.Offset).Take(query.Limit).ToListAsync(cancellationToken);
+        return new Page<BatchJobDto>(items.Select(BatchJobDto.From).ToList(), total, query.Offset, query.Limit);
+    }
+}
+
+public sealed record CancelBatch(ClaimsPrincipal Caller, string Project, string Name, Guid Id) : ICommand<BatchJobDto>;
+
+/// <summary>
+/// Ends a queued or running job as cancelled. The state change takes the job's lease away, so its
+/// host stops at its next progress report or lease renewal without writing the output; only a job
+/// cancelled in the moment after it wrote its output keeps that (whole) output.
+/// </summary>
+public sealed class CancelBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer, TimeProvider clock) : ICommandHandler<CancelBatch, BatchJobDto>
+{
+    public async ValueTask<BatchJobDto> Handle(CancelBatch command, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Read, cancellationToken);
+        var jobs = db.BatchJobs.Where(j => j.Id == command.Id && j.ProjectId == access.ProjectId && j.Endpoint == command.Name);
+        var state = await jobs.Select(j => j.State).SingleOrDefaultAsync(cancellationToken)
+            ?? throw new NotFoundException("Batch prediction", command.Id.ToString());
+        await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
+        var now = clock.GetUtcNow();
+        var cancelled = await jobs.Where(j => j.State == BatchStates.Queued || j.State == BatchStates.Running).ExecuteUpdateAsync(
+            u => u.SetProperty(j => j.State, BatchStates.Cancelled)
+                .SetProperty(j => j.Error, "Cancelled.")
+                .SetProperty(j => j.FinishedAt, now)
+                .SetProperty(j => j.LeaseOwner, (string?)null)
+                .SetProperty(j => j.LeaseExpiresAt, (DateTimeOffset?)null),
+            cancellationToken);
+        var job = await jobs.AsNoTracking().SingleAsync(cancellationToken);
+        if (cancelled == 0)
+        {
+            throw new ConflictException($"The batch prediction has already ended ({job.State}).");
+        }
+
         return BatchJobDto.From(job);
     }
 }

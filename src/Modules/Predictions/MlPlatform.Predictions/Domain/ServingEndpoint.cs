@@ -98,7 +98,7 @@ public sealed class BatchJob
 
     public string OutputKey { get; set; } = string.Empty;
 
-    /// <summary>queued, running, succeeded, failed.</summary>
+    /// <summary>queued, running, succeeded, failed, cancelled (<see cref="Batch.BatchStates"/>).</summary>
     public string State { get; set; } = "queued";
 
     public long Rows { get; set; }
