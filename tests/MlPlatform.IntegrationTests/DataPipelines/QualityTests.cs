@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using System.Text.Json;
 using MlPlatform.SharedKernel.Persistence;
 using static MlPlatform.IntegrationTests.DataPipelines.DataApi;
@@ -112,6 +113,52 @@ public sealed class QualityTests(DataHostsFixture hosts) : IClassFixture<DataHos
         page.ShouldContain("not-an-email");
         await Problem(await api.Outsider.GetAsync($"/api/v1/projects/{api.Project}/quality/reports/{id}"), HttpStatusCode.NotFound);
         await Problem(await api.Outsider.GetAsync($"/api/v1/projects/{api.OtherProject}/quality/reports/{id}"), HttpStatusCode.NotFound);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_reports_of_several_versions_and_suites_When_listed_Then_filters_order_and_paging_hold(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var (dataset, _) = await DatasetWith(api.Maintainer, api.Project, Planted, "listed");
+        await Json(await Upload(api.Maintainer, api.Project, dataset, Encoding.UTF8.GetBytes(Clean)), HttpStatusCode.Created);
+        var (other, _) = await DatasetWith(api.Maintainer, api.Project, Clean, "other");
+        var strict = NewName("strict");
+        await Json(await CreateSuite(api.Maintainer, api.Project, strict, AllRules), HttpStatusCode.Created);
+        var loose = NewName("loose");
+        await Json(await CreateSuite(api.Maintainer, api.Project, loose, new object[] { new { type = "row_count_between", min = 1 } }), HttpStatusCode.Created);
+        var ids = new List<Guid>();
+        foreach (var (version, suite) in new[] { ($"{dataset}@1", strict), ($"{dataset}@2", strict), ($"{dataset}@2", loose), ($"{other}@1", loose) })
+        {
+            ids.Add((await Json(await RunSuite(api.Maintainer, api.Project, version, suite), HttpStatusCode.Created)).GetProperty("id").GetGuid());
+        }
+
+        var root = $"/api/v1/projects/{api.Project}/quality/reports";
+        async Task<List<Guid>> Ids(string filter) =>
+            (await Json(await api.Viewer.GetAsync(root + filter), HttpStatusCode.OK)).GetProperty("items").EnumerateArray().Select(r => r.GetProperty("id").GetGuid()).ToList();
+
+        // Newest first; a dataset or suite by name means all its versions.
+        (await Ids($"?dataset={dataset}")).ShouldBe([ids[2], ids[1], ids[0]]);
+        (await Ids($"?dataset={dataset}@2")).ShouldBe([ids[2], ids[1]]);
+        (await Ids($"?suite={loose}")).ShouldBe([ids[3], ids[2]]);
+        (await Ids($"?suite={strict}@1&dataset={dataset}")).ShouldBe([ids[1], ids[0]]);
+        (await Ids($"?dataset={dataset}&passed=false")).ShouldBe([ids[0]]);
+        (await Ids($"?dataset={dataset}&passed=true")).ShouldBe([ids[2], ids[1]]);
+        (await Ids($"?dataset=none-{Guid.NewGuid():N}")).ShouldBeEmpty();
+        var page = await Json(await api.Viewer.GetAsync($"{root}?dataset={dataset}&offset=1&limit=1"), HttpStatusCode.OK);
+        page.GetProperty("total").GetInt32().ShouldBe(3);
+        var item = page.GetProperty("items").EnumerateArray().Single();
+        item.GetProperty("id").GetGuid().ShouldBe(ids[1]);
+        item.GetProperty("datasetRef").GetString().ShouldBe($"{dataset}@2");
+        item.GetProperty("suite").GetString().ShouldBe(strict);
+        item.GetProperty("passed").GetBoolean().ShouldBeTrue();
+        item.TryGetProperty("results", out _).ShouldBeFalse("a list carries no rule results");
+
+        await Problem(await api.Viewer.GetAsync($"{root}?dataset=Not%20a%20name"), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.GetAsync($"{root}?suite={strict}@0"), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.GetAsync($"{root}?limit=500"), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.GetAsync($"{root}?passed=maybe"), HttpStatusCode.BadRequest);
+        await Problem(await api.Outsider.GetAsync($"{root}?dataset={dataset}"), HttpStatusCode.NotFound);
     }
 
     [Theory]

@@ -132,6 +132,12 @@ public static class DataPipelinesEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
+        project.MapGet("/quality/reports", async Task<Ok<Page<QualityReportSummaryDto>>> (string project, string? dataset, string? suite, bool? passed, int? offset, int? limit, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+                TypedResults.Ok(await mediator.Send(new ListReports(user, project, dataset, suite, passed, offset ?? 0, limit ?? 50), ct)))
+            .WithSummary("Quality reports, newest first, without their rule results: dataset=name|name@version, suite=name|name@version, passed=true|false")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
         project.MapGet("/quality/reports/{id:guid}", async Task<Ok<QualityReportDto>> (string project, Guid id, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
                 TypedResults.Ok(await mediator.Send(new GetReport(user, project, id), ct)))
             .WithSummary("A quality report as JSON")

@@ -30,21 +30,24 @@ public sealed record QualityReportDto(
 /// <summary>Runs suites on dataset versions and stores the reports; shared by the API and the data.validate step.</summary>
 public sealed class QualityService(DataPipelinesDbContext db, DatasetService datasets)
 {
-    public async Task<QualitySuite> FindSuiteAsync(Guid projectId, string reference, CancellationToken cancellationToken)
+    /// <summary>A suite reference: name (every version, or the latest where one is meant) or name@version.</summary>
+    public static (string Name, int? Version) ParseSuiteRef(string reference)
     {
         var at = reference.LastIndexOf('@');
         var name = at < 0 ? reference : reference[..at];
-        int? number = null;
-        if (at >= 0)
+        if (at < 0)
         {
-            if (!int.TryParse(reference[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
-            {
-                throw new BadRequestException($"'{reference}' is not a suite reference: write name or name@version.");
-            }
-
-            number = n;
+            return (name, null);
         }
 
+        return int.TryParse(reference[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? (name, n)
+            : throw new BadRequestException($"'{reference}' is not a suite reference: write name or name@version.");
+    }
+
+    public async Task<QualitySuite> FindSuiteAsync(Guid projectId, string reference, CancellationToken cancellationToken)
+    {
+        var (name, number) = ParseSuiteRef(reference);
         var suites = db.QualitySuites.AsNoTracking().Where(s => s.ProjectId == projectId && s.Name == name);
         var suite = number is { } v
             ? await suites.SingleOrDefaultAsync(s => s.Version == v, cancellationToken)

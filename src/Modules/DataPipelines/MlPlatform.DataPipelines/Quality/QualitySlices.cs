@@ -11,6 +11,7 @@ using MlPlatform.DataPipelines.Domain;
 using MlPlatform.DataPipelines.Lineage;
 using MlPlatform.DataPipelines.Persistence;
 using MlPlatform.SharedKernel.Errors;
+using MlPlatform.SharedKernel.Paging;
 using MlPlatform.UserManagement.Contracts;
 
 namespace MlPlatform.DataPipelines.Quality;
@@ -122,6 +123,62 @@ public sealed class RunSuiteHandler(IProjectAuthorizer authorizer, QualityServic
             StartedAt = datasets.Now(), CreatedBy = command.Caller.SubjectId(),
         };
         return await quality.RunAsync(access.ProjectId, access.ProjectName, command.Dataset, command.Suite, operation, cancellationToken);
+    }
+}
+
+/// <summary>A report without its per-rule results, as lists show it.</summary>
+public sealed record QualityReportSummaryDto(
+    Guid Id, string Suite, int SuiteVersion, string Dataset, int DatasetVersion, string DatasetRef,
+    bool Passed, int FailedRules, int Warnings, long Rows, Guid? RunId, DateTimeOffset CreatedAt);
+
+/// <summary>The project's reports, newest first: of a dataset (name, or name@version), of a suite (the same), passed or not.</summary>
+public sealed record ListReports(ClaimsPrincipal Caller, string Project, string? Dataset, string? Suite, bool? Passed, int Offset, int Limit) : IQuery<Page<QualityReportSummaryDto>>;
+
+public sealed class ListReportsValidator : AbstractValidator<ListReports>
+{
+    public ListReportsValidator()
+    {
+        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
+        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+    }
+}
+
+public sealed class ListReportsHandler(DataPipelinesDbContext db, IProjectAuthorizer authorizer) : IQueryHandler<ListReports, Page<QualityReportSummaryDto>>
+{
+    public async ValueTask<Page<QualityReportSummaryDto>> Handle(ListReports query, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(query.Caller, query.Project, Permission.Read, cancellationToken);
+        var reports =
+            from r in db.QualityReports.AsNoTracking()
+            where r.ProjectId == access.ProjectId
+            join s in db.QualitySuites on r.SuiteId equals s.Id
+            join v in db.DatasetVersions on r.DatasetVersionId equals v.Id
+            join d in db.Datasets on v.DatasetId equals d.Id
+            select new { Report = r, Suite = s.Name, SuiteVersion = s.Version, Dataset = d.Name, DatasetVersion = v.Version };
+        if (query.Dataset is not null)
+        {
+            var (name, version) = DatasetRules.ParseRef(query.Dataset);
+            reports = reports.Where(x => x.Dataset == name && (version == null || x.DatasetVersion == version));
+        }
+
+        if (query.Suite is not null)
+        {
+            var (name, version) = QualityService.ParseSuiteRef(query.Suite);
+            reports = reports.Where(x => x.Suite == name && (version == null || x.SuiteVersion == version));
+        }
+
+        if (query.Passed is { } passed)
+        {
+            reports = reports.Where(x => x.Report.Passed == passed);
+        }
+
+        var total = await reports.CountAsync(cancellationToken);
+        var page = await reports.OrderByDescending(x => x.Report.CreatedAt).ThenByDescending(x => x.Report.Id)
+            .Skip(query.Offset).Take(query.Limit).ToListAsync(cancellationToken);
+        var items = page.Select(x => new QualityReportSummaryDto(
+            x.Report.Id, x.Suite, x.SuiteVersion, x.Dataset, x.DatasetVersion, $"{x.Dataset}@{x.DatasetVersion}",
+            x.Report.Passed, x.Report.FailedRules, x.Report.Warnings, x.Report.Rows, x.Report.RunId, x.Report.CreatedAt)).ToList();
+        return new Page<QualityReportSummaryDto>(items, total, query.Offset, query.Limit);
     }
 }
 
