@@ -193,7 +193,7 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
 
     [Theory]
     [MemberData(nameof(Providers))]
-    public async Task Given_batch_jobs_When_listed_and_one_cancelled_while_running_Then_it_stops_without_output_and_an_ended_job_cannot_be_cancelled(DatabaseProvider provider)
+    public async Task Given_batch_jobs_When_listed_cancelled_and_deleted_Then_a_cancelled_one_stops_without_output_and_only_ended_ones_are_deleted_with_their_output(DatabaseProvider provider)
     {
         var api = await hosts.For(provider);
         var model = await ModelWithVersions(api, 1);
@@ -230,15 +230,29 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         (await Problem(await api.Maintainer.PostAsync($"{root}/{small}/cancel", null), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("succeeded");
 
         // The list: newest first, by state, paged; bad paging or an unknown state is a 400, an outsider a 404.
-        var all = await Json(await api.Viewer.GetAsync(root), HttpStatusCode.OK);
-        all.GetProperty("total").GetInt32().ShouldBe(2);
-        all.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe([large, small]);
-        var onlyCancelled = await Json(await api.Viewer.GetAsync($"{root}?state=cancelled"), HttpStatusCode.OK);
-        onlyCancelled.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe([large]);
-        var second = await Json(await api.Viewer.GetAsync($"{root}?offset=1&limit=1"), HttpStatusCode.OK);
-        second.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ShouldBe([small]);
+        async Task<List<Guid>> Ids(string url) =>
+            (await Json(await api.Viewer.GetAsync(url), HttpStatusCode.OK)).GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetGuid()).ToList();
+        (await Json(await api.Viewer.GetAsync(root), HttpStatusCode.OK)).GetProperty("total").GetInt32().ShouldBe(2);
+        (await Ids(root)).ShouldBe([large, small]);
+        (await Ids($"{root}?state=cancelled")).ShouldBe([large]);
+        (await Ids($"{root}?offset=1&limit=1")).ShouldBe([small]);
         await Problem(await api.Viewer.GetAsync($"{root}?state=paused"), HttpStatusCode.BadRequest);
         await Problem(await api.Viewer.GetAsync($"{root}?limit=0"), HttpStatusCode.BadRequest);
         await Problem(await api.Outsider.GetAsync(root), HttpStatusCode.NotFound);
+
+        // Deleting an ended job removes it and its output; a job still running must be cancelled first.
+        var output = (await Read(small)).GetProperty("output").GetString()!;
+        var objects = api.Factory.Services.GetRequiredService<IObjectStore>();
+        (await objects.GetInfoAsync(output)).ShouldNotBeNull();
+        await Problem(await api.Viewer.DeleteAsync($"{root}/{small}"), HttpStatusCode.Forbidden);
+        await Problem(await api.Outsider.DeleteAsync($"{root}/{small}"), HttpStatusCode.NotFound);
+        (await api.Maintainer.DeleteAsync($"{root}/{small}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        (await objects.GetInfoAsync(output)).ShouldBeNull();
+        await Problem(await api.Viewer.GetAsync($"{root}/{small}"), HttpStatusCode.NotFound);
+        (await Ids(root)).ShouldBe([large]);
+        var busy = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input = await PutCsv(api, 200_000) }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
+        (await Problem(await api.Maintainer.DeleteAsync($"{root}/{busy}"), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("cancel it first");
+        await Json(await api.Maintainer.PostAsync($"{root}/{busy}/cancel", null), HttpStatusCode.OK);
+        (await api.Maintainer.DeleteAsync($"{root}/{busy}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
     }
 }

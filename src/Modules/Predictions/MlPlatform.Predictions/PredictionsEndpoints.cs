@@ -98,6 +98,16 @@ public static class PredictionsEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
 
+        group.MapDelete("/{name}/batch-predictions/{id:guid}", async Task<NoContent> (string project, string name, Guid id, ClaimsPrincipal user, IMediator mediator, CancellationToken ct) =>
+            {
+                await mediator.Send(new DeleteBatch(user, project, name, id), ct);
+                return TypedResults.NoContent();
+            })
+            .WithSummary("Remove an ended batch prediction and its output object (Maintainer; 409 while queued or running)")
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+
         endpoints.MapPost("/api/v1/endpoints/{name}/predict", async (string name, HttpContext context, ClaimsPrincipal user, DataPlane plane) =>
             {
                 var endpoint = await plane.EndpointAsync(user, name, context.RequestAborted);

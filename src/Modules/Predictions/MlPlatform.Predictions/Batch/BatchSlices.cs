@@ -140,3 +140,33 @@ public sealed class CancelBatchHandler(PredictionsDbContext db, IProjectAuthoriz
         return BatchJobDto.From(job);
     }
 }
+
+public sealed record DeleteBatch(ClaimsPrincipal Caller, string Project, string Name, Guid Id) : ICommand<Unit>;
+
+/// <summary>
+/// Removes an ended job and its output object (409 while it is queued or running: cancel it first).
+/// The object goes first, so a failure leaves the job to delete again; an object another job also
+/// names as its output stays.
+/// </summary>
+public sealed class DeleteBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer, IObjectStore store) : ICommandHandler<DeleteBatch, Unit>
+{
+    public async ValueTask<Unit> Handle(DeleteBatch command, CancellationToken cancellationToken)
+    {
+        var access = await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Read, cancellationToken);
+        var job = await db.BatchJobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == command.Id && j.ProjectId == access.ProjectId && j.Endpoint == command.Name, cancellationToken)
+            ?? throw new NotFoundException("Batch prediction", command.Id.ToString());
+        await authorizer.AuthorizeAsync(command.Caller, command.Project, Permission.Write, cancellationToken);
+        if (job.State is BatchStates.Queued or BatchStates.Running)
+        {
+            throw new ConflictException($"The batch prediction is {job.State}: cancel it first.");
+        }
+
+        if (!await db.BatchJobs.AnyAsync(j => j.OutputKey == job.OutputKey && j.Id != job.Id, cancellationToken))
+        {
+            await store.DeleteAsync(job.OutputKey, cancellationToken);
+        }
+
+        await db.BatchJobs.Where(j => j.Id == job.Id).ExecuteDeleteAsync(cancellationToken);
+        return Unit.Value;
+    }
+}
