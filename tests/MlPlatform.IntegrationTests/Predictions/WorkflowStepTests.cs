@@ -6,7 +6,9 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using MlPlatform.IntegrationTests.Infrastructure;
+using MlPlatform.Predictions.Batch;
 using MlPlatform.Predictions.Persistence;
+using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Persistence;
 using MlPlatform.SharedKernel.Storage;
 using static MlPlatform.IntegrationTests.ModelRegistry.RegistryApi;
@@ -254,5 +256,26 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         (await Problem(await api.Maintainer.DeleteAsync($"{root}/{busy}"), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("cancel it first");
         await Json(await api.Maintainer.PostAsync($"{root}/{busy}/cancel", null), HttpStatusCode.OK);
         (await api.Maintainer.DeleteAsync($"{root}/{busy}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Given_batch_run_When_its_token_is_cancelled_after_the_first_chunk_Then_it_stops_before_the_next_and_writes_no_output(DatabaseProvider provider)
+    {
+        var api = await hosts.For(provider);
+        var model = await ModelWithVersions(api, 1);
+        var endpoint = await Endpoint(api, name => new { name, variants = new object[] { new { model, version = 1 } } });
+        var input = await PutCsv(api, 10 * BatchPredictor.ChunkRows);
+        var output = $"projects/{api.Project}/outputs/{Guid.NewGuid():N}.csv";
+        var served = await api.Factory.Services.GetRequiredService<EndpointRouter>().GetAsync(endpoint, CancellationToken.None);
+        using var cancel = new CancellationTokenSource();
+        var reports = 0;
+
+        // As a cancelled run or step does: the token is cancelled while the batch is under way.
+        await Should.ThrowAsync<OperationCanceledException>(() => api.Factory.Services.GetRequiredService<BatchPredictor>().RunAsync(
+            served.ShouldNotBeNull().Primary, input, output, _ => { reports++; return cancel.CancelAsync(); }, cancel.Token));
+
+        reports.ShouldBe(1);
+        (await api.Factory.Services.GetRequiredService<IObjectStore>().GetInfoAsync(output)).ShouldBeNull();
     }
 }

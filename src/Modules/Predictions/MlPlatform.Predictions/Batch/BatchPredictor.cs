@@ -88,6 +88,9 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
                 var chunk = new List<JsonElement>(ChunkRows);
                 while (true)
                 {
+                    // Reading and predicting a chunk take no token of their own (a loaded model is acquired
+                    // without waiting): a cancelled run or step stops here, before the next chunk.
+                    cancellationToken.ThrowIfCancellationRequested();
                     chunk.Clear();
                     while (chunk.Count < ChunkRows)
                     {
