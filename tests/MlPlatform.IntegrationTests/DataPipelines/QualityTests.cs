@@ -156,6 +156,7 @@ public sealed class QualityTests(DataHostsFixture hosts) : IClassFixture<DataHos
 
         await Problem(await api.Viewer.GetAsync($"{root}?dataset=Not%20a%20name"), HttpStatusCode.BadRequest);
         await Problem(await api.Viewer.GetAsync($"{root}?suite={strict}@0"), HttpStatusCode.BadRequest);
+        await Problem(await api.Viewer.GetAsync($"{root}?suite={new string('s', 3000)}"), HttpStatusCode.BadRequest);
         await Problem(await api.Viewer.GetAsync($"{root}?limit=500"), HttpStatusCode.BadRequest);
         await Problem(await api.Viewer.GetAsync($"{root}?passed=maybe"), HttpStatusCode.BadRequest);
         await Problem(await api.Outsider.GetAsync($"{root}?dataset={dataset}"), HttpStatusCode.NotFound);

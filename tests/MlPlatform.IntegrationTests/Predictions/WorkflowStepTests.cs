@@ -208,7 +208,8 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         (await Polling.UntilAsync(() => Read(small), job => !Active(job), TimeSpan.FromSeconds(60))).GetProperty("state").GetString().ShouldBe("succeeded");
 
         // Cancelled once it has reported progress: surely running, with most of its 200,000 rows to go.
-        var large = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input = await PutCsv(api, 200_000) }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
+        var input = await PutCsv(api, 200_000);
+        var large = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
         (await Polling.UntilAsync(() => Read(large), job => job.GetProperty("rows").GetInt64() > 0, TimeSpan.FromSeconds(60))).GetProperty("state").GetString().ShouldBe("running");
         await Problem(await api.Viewer.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.Forbidden);
         await Problem(await api.Outsider.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.NotFound);
@@ -219,13 +220,18 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         var rowsAtCancel = cancelled.GetProperty("rows").GetInt64();
         rowsAtCancel.ShouldBeLessThan(200_000);
 
-        // Its host stops at its next progress report: nothing more is recorded, and the output, which
-        // the whole run would have written within these seconds, never appears.
-        await Task.Delay(4_000);
+        // Its host stops at its next progress report. The same input run to the end after it, with a
+        // head start for the cancelled one, is done first: had the cancelled run gone on, its output
+        // would be there by then. Nothing more is recorded for it, and its output never appears.
+        var whole = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
+        var done = await Polling.UntilAsync(() => Read(whole), job => !Active(job), TimeSpan.FromSeconds(120));
+        done.GetProperty("state").GetString().ShouldBe("succeeded");
+        done.GetProperty("rows").GetInt64().ShouldBe(200_000);
         var after = await Read(large);
         after.GetProperty("state").GetString().ShouldBe("cancelled");
         after.GetProperty("rows").GetInt64().ShouldBe(rowsAtCancel);
         (await api.Factory.Services.GetRequiredService<IObjectStore>().GetInfoAsync(after.GetProperty("output").GetString()!)).ShouldBeNull();
+        (await api.Maintainer.DeleteAsync($"{root}/{whole}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 
         // An ended job cannot be cancelled.
         (await Problem(await api.Maintainer.PostAsync($"{root}/{large}/cancel", null), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("cancelled");
@@ -252,10 +258,13 @@ public sealed class WorkflowStepTests(PredictionHostsFixture hosts) : IClassFixt
         (await objects.GetInfoAsync(output)).ShouldBeNull();
         await Problem(await api.Viewer.GetAsync($"{root}/{small}"), HttpStatusCode.NotFound);
         (await Ids(root)).ShouldBe([large]);
-        var busy = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input = await PutCsv(api, 200_000) }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
+        // A job that did not succeed wrote no output: a file already at its output key stays.
+        var existing = await PutCsv(api, 3);
+        var busy = (await Json(await api.Maintainer.PostAsJsonAsync(root, new { input, output = existing }), HttpStatusCode.Accepted)).GetProperty("id").GetGuid();
         (await Problem(await api.Maintainer.DeleteAsync($"{root}/{busy}"), HttpStatusCode.Conflict)).GetProperty("detail").GetString()!.ShouldContain("cancel it first");
         await Json(await api.Maintainer.PostAsync($"{root}/{busy}/cancel", null), HttpStatusCode.OK);
         (await api.Maintainer.DeleteAsync($"{root}/{busy}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        (await ReadObject(api, existing)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length.ShouldBe(4);
     }
 
     [Theory]

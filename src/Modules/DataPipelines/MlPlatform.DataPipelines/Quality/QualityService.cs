@@ -35,6 +35,12 @@ public sealed class QualityService(DataPipelinesDbContext db, DatasetService dat
     {
         var at = reference.LastIndexOf('@');
         var name = at < 0 ? reference : reference[..at];
+        // Suites are named as datasets are.
+        if (!DatasetRules.NamePattern().IsMatch(name))
+        {
+            throw new BadRequestException($"'{reference}' is not a suite reference: write name or name@version.");
+        }
+
         if (at < 0)
         {
             return (name, null);

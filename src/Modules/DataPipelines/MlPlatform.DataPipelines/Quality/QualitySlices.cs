@@ -154,7 +154,12 @@ public sealed class ListReportsHandler(DataPipelinesDbContext db, IProjectAuthor
             join s in db.QualitySuites on r.SuiteId equals s.Id
             join v in db.DatasetVersions on r.DatasetVersionId equals v.Id
             join d in db.Datasets on v.DatasetId equals d.Id
-            select new { Report = r, Suite = s.Name, SuiteVersion = s.Version, Dataset = d.Name, DatasetVersion = v.Version };
+            // Scalars only: a report's rule results can be large, and a list does not show them.
+            select new
+            {
+                r.Id, r.Passed, r.FailedRules, r.Warnings, r.Rows, r.RunId, r.CreatedAt,
+                Suite = s.Name, SuiteVersion = s.Version, Dataset = d.Name, DatasetVersion = v.Version,
+            };
         if (query.Dataset is not null)
         {
             var (name, version) = DatasetRules.ParseRef(query.Dataset);
@@ -169,15 +174,15 @@ public sealed class ListReportsHandler(DataPipelinesDbContext db, IProjectAuthor
 
         if (query.Passed is { } passed)
         {
-            reports = reports.Where(x => x.Report.Passed == passed);
+            reports = reports.Where(x => x.Passed == passed);
         }
 
         var total = await reports.CountAsync(cancellationToken);
-        var page = await reports.OrderByDescending(x => x.Report.CreatedAt).ThenByDescending(x => x.Report.Id)
+        var page = await reports.OrderByDescending(x => x.CreatedAt).ThenByDescending(x => x.Id)
             .Skip(query.Offset).Take(query.Limit).ToListAsync(cancellationToken);
         var items = page.Select(x => new QualityReportSummaryDto(
-            x.Report.Id, x.Suite, x.SuiteVersion, x.Dataset, x.DatasetVersion, $"{x.Dataset}@{x.DatasetVersion}",
-            x.Report.Passed, x.Report.FailedRules, x.Report.Warnings, x.Report.Rows, x.Report.RunId, x.Report.CreatedAt)).ToList();
+            x.Id, x.Suite, x.SuiteVersion, x.Dataset, x.DatasetVersion, $"{x.Dataset}@{x.DatasetVersion}",
+            x.Passed, x.FailedRules, x.Warnings, x.Rows, x.RunId, x.CreatedAt)).ToList();
         return new Page<QualityReportSummaryDto>(items, total, query.Offset, query.Limit);
     }
 }

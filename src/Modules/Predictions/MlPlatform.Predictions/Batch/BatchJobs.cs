@@ -2,10 +2,12 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MlPlatform.Predictions.Domain;
 using MlPlatform.Predictions.Persistence;
 using MlPlatform.Predictions.Runtime;
 using MlPlatform.SharedKernel.Errors;
 using MlPlatform.SharedKernel.Hosting;
+using MlPlatform.SharedKernel.Storage;
 
 namespace MlPlatform.Predictions.Batch;
 
@@ -33,6 +35,7 @@ public sealed partial class BatchJobs(
     IServiceScopeFactory scopes,
     EndpointRouter router,
     BatchPredictor predictor,
+    IObjectStore store,
     PredictionsSettings settings,
     TimeProvider clock,
     IHostApplicationLifetime lifetime,
@@ -110,17 +113,27 @@ public sealed partial class BatchJobs(
             var renewal = RenewAsync(id, lease, run, renewing.Token);
             string state;
             string? error = null;
+            var written = false;
             try
             {
                 var endpoint = await router.GetAsync(job.Endpoint, run.Token) ?? throw new NotFoundException("Endpoint", job.Endpoint);
                 var variant = endpoint.Variants.OrderByDescending(v => v.Weight).First();
                 // The last progress report carries the final row count.
-                await predictor.RunAsync(variant, job.InputKey, job.OutputKey, p => ProgressAsync(db, id, lease, p, run), run.Token);
+                await predictor.RunAsync(variant, job.InputKey, job.OutputKey, p =>
+                {
+                    written = p.Written;
+                    return ProgressAsync(db, id, lease, p, run);
+                }, run.Token);
                 state = BatchStates.Succeeded;
             }
             catch (OperationCanceledException) when (run.IsCancellationRequested)
             {
                 LogInterrupted(logger, id);
+                if (written && !stopping.IsCancellationRequested)
+                {
+                    await DropCancelledOutputAsync(db, job);
+                }
+
                 return;
             }
             catch (Exception ex)
@@ -136,13 +149,17 @@ public sealed partial class BatchJobs(
             }
 
             var finished = clock.GetUtcNow();
-            await db.BatchJobs.Where(j => j.Id == id && j.LeaseOwner == lease).ExecuteUpdateAsync(
+            var closed = await db.BatchJobs.Where(j => j.Id == id && j.LeaseOwner == lease).ExecuteUpdateAsync(
                 u => u.SetProperty(j => j.State, state)
                     .SetProperty(j => j.Error, error)
                     .SetProperty(j => j.FinishedAt, finished)
                     .SetProperty(j => j.LeaseOwner, (string?)null)
                     .SetProperty(j => j.LeaseExpiresAt, (DateTimeOffset?)null),
                 CancellationToken.None);
+            if (closed == 0 && written)
+            {
+                await DropCancelledOutputAsync(db, job);
+            }
         }
         catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
@@ -152,6 +169,20 @@ public sealed partial class BatchJobs(
         catch (Exception)
         {
             // Stopping: the lease expires and another host's sweep resumes the job.
+        }
+    }
+
+    /// <summary>
+    /// A job cancelled (or deleted) in the moment between writing its output and reporting it keeps no
+    /// output: this run wrote it, and a cancelled job is never run again. A lease lost to another host
+    /// leaves it, since that host writes the same object whole.
+    /// </summary>
+    private async Task DropCancelledOutputAsync(PredictionsDbContext db, BatchJob job)
+    {
+        var state = await db.BatchJobs.AsNoTracking().Where(j => j.Id == job.Id).Select(j => j.State).SingleOrDefaultAsync(CancellationToken.None);
+        if (state is null or BatchStates.Cancelled && !await BatchOutputs.SharedAsync(db, job, CancellationToken.None))
+        {
+            await store.DeleteAsync(job.OutputKey, CancellationToken.None);
         }
     }
 

@@ -9,7 +9,8 @@ using MlPlatform.SharedKernel.Storage;
 namespace MlPlatform.Predictions.Batch;
 
 /// <summary>Progress of a batch run: rows predicted and bytes of the input read so far.</summary>
-public readonly record struct BatchProgress(long Rows, long BytesRead, long InputBytes);
+/// <param name="Written">The last report: the output object has been written.</param>
+public readonly record struct BatchProgress(long Rows, long BytesRead, long InputBytes, bool Written = false);
 
 /// <summary>
 /// Predicts every row of a CSV (header row, RFC 4180) or JSON-lines object and writes the answers
@@ -130,7 +131,7 @@ public sealed class BatchPredictor(IObjectStore store, PredictionsSettings setti
                 await store.PutAsync(outputKey, file, IsCsv(outputKey) ? "text/csv" : "application/x-ndjson", cancellationToken);
             }
 
-            await progress(new BatchProgress(rows, info.Size, info.Size));
+            await progress(new BatchProgress(rows, info.Size, info.Size, Written: true));
             return rows;
         }
         finally

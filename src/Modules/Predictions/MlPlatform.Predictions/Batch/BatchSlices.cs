@@ -131,7 +131,9 @@ public sealed class CancelBatchHandler(PredictionsDbContext db, IProjectAuthoriz
                 .SetProperty(j => j.LeaseOwner, (string?)null)
                 .SetProperty(j => j.LeaseExpiresAt, (DateTimeOffset?)null),
             cancellationToken);
-        var job = await jobs.AsNoTracking().SingleAsync(cancellationToken);
+        // Deleted meanwhile: a 404, as it would be a moment later.
+        var job = await jobs.AsNoTracking().SingleOrDefaultAsync(cancellationToken)
+            ?? throw new NotFoundException("Batch prediction", command.Id.ToString());
         if (cancelled == 0)
         {
             throw new ConflictException($"The batch prediction has already ended ({job.State}).");
@@ -144,9 +146,10 @@ public sealed class CancelBatchHandler(PredictionsDbContext db, IProjectAuthoriz
 public sealed record DeleteBatch(ClaimsPrincipal Caller, string Project, string Name, Guid Id) : ICommand<Unit>;
 
 /// <summary>
-/// Removes an ended job and its output object (409 while it is queued or running: cancel it first).
-/// The object goes first, so a failure leaves the job to delete again; an object another job also
-/// names as its output stays.
+/// Removes an ended job and the output object it wrote (409 while it is queued or running: cancel it
+/// first). Only a job that succeeded wrote its output; a failed or cancelled one may name a file that
+/// was there before, which stays. The object goes first, so a failure leaves the job to delete again;
+/// an object another of the project's jobs also uses stays.
 /// </summary>
 public sealed class DeleteBatchHandler(PredictionsDbContext db, IProjectAuthorizer authorizer, IObjectStore store) : ICommandHandler<DeleteBatch, Unit>
 {
@@ -161,7 +164,7 @@ public sealed class DeleteBatchHandler(PredictionsDbContext db, IProjectAuthoriz
             throw new ConflictException($"The batch prediction is {job.State}: cancel it first.");
         }
 
-        if (!await db.BatchJobs.AnyAsync(j => j.OutputKey == job.OutputKey && j.Id != job.Id, cancellationToken))
+        if (job.State == BatchStates.Succeeded && !await BatchOutputs.SharedAsync(db, job, cancellationToken))
         {
             await store.DeleteAsync(job.OutputKey, cancellationToken);
         }
@@ -169,4 +172,11 @@ public sealed class DeleteBatchHandler(PredictionsDbContext db, IProjectAuthoriz
         await db.BatchJobs.Where(j => j.Id == job.Id).ExecuteDeleteAsync(cancellationToken);
         return Unit.Value;
     }
+}
+
+internal static class BatchOutputs
+{
+    /// <summary>Whether another of the project's jobs writes the job's output object too, or reads it as its input.</summary>
+    public static Task<bool> SharedAsync(PredictionsDbContext db, BatchJob job, CancellationToken cancellationToken) =>
+        db.BatchJobs.AnyAsync(j => j.ProjectId == job.ProjectId && j.Id != job.Id && (j.OutputKey == job.OutputKey || j.InputKey == job.OutputKey), cancellationToken);
 }
