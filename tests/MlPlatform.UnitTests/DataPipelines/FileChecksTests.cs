@@ -55,5 +55,15 @@ public sealed class FileChecksTests : IDisposable
         Should.Throw<UnprocessableException>(() => FileChecks.Check(Write("a,b\n1,2\n3,4\n5,6\n"), DataFormats.Parquet)).Message.ShouldContain("PAR1");
     }
 
+    [Theory]
+    [InlineData(DataFormats.Csv)]
+    [InlineData(DataFormats.JsonLines)]
+    public void Given_a_cancelled_token_When_checked_Then_it_stops_instead_of_reading_the_file(string format)
+    {
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Should.Throw<OperationCanceledException>(() => FileChecks.Check(Write("a,b\n1,2\n"), format, cancelled.Token));
+    }
+
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }

@@ -90,6 +90,13 @@ public sealed class MulticlassMetricsTests
         var data = TabularData.ParseCsv("sample.csv", SampleData.Csv());
         var trained = LocalTrainingBackend.Train(data, label, TrainingTask.Multiclass, trainer, features, [], 5, "sample.csv", CancellationToken.None);
 
+        using (var cancelled = new CancellationTokenSource())
+        {
+            // A cancelled evaluation stops before scoring.
+            cancelled.Cancel();
+            Should.Throw<OperationCanceledException>(() => OnnxScorer.Score(trained.Onnx, data, label, TrainingTask.Multiclass, cancelled.Token));
+        }
+
         var scores = OnnxScorer.Score(trained.Onnx, data, label, TrainingTask.Multiclass);
         var actual = data.Values(data.IndexOf(label)).Select(v => v!).ToArray();
         var classes = EvaluationMetrics.ClassOrder(scores.PredictedLabel!, scores.ClassScores!, actual);

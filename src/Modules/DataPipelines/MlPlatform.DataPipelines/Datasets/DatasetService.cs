@@ -148,7 +148,7 @@ public sealed partial class DatasetService(
             return (existing, false);
         }
 
-        FileChecks.Check(path, format);
+        FileChecks.Check(path, format, cancellationToken);
         var table = "v_" + sha256[..16];
         try
         {

@@ -10,7 +10,7 @@ namespace MlPlatform.DataPipelines.Engine;
 /// </summary>
 internal static class FileChecks
 {
-    public static void Check(string path, string format)
+    public static void Check(string path, string format, CancellationToken cancellationToken = default)
     {
         var size = new FileInfo(path).Length;
         if (size == 0)
@@ -21,13 +21,13 @@ internal static class FileChecks
         switch (format)
         {
             case DataFormats.Csv:
-                CheckCsv(path);
+                CheckCsv(path, cancellationToken);
                 break;
             case DataFormats.Parquet:
                 CheckParquet(path, size);
                 break;
             case DataFormats.JsonLines:
-                CheckJsonLines(path);
+                CheckJsonLines(path, cancellationToken);
                 break;
         }
     }
@@ -50,15 +50,15 @@ internal static class FileChecks
         }
     }
 
-    private static void CheckJsonLines(string path)
+    private static void CheckJsonLines(string path, CancellationToken cancellationToken)
     {
         // The engine names the line of a malformed record; here only the encoding, which it reports less clearly.
         using var file = File.OpenRead(path);
-        CheckUtf8(file, (_, _, _) => { });
+        CheckUtf8(file, (_, _, _) => { }, cancellationToken);
     }
 
     /// <summary>Streams the file once: valid UTF-8, and the same number of fields on every record.</summary>
-    public static void CheckCsv(string path)
+    public static void CheckCsv(string path, CancellationToken cancellationToken = default)
     {
         using var file = File.OpenRead(path);
         var inQuotes = false;
@@ -173,7 +173,7 @@ internal static class FileChecks
                         break;
                 }
             }
-        });
+        }, cancellationToken);
 
         if (inQuotes)
         {
@@ -216,7 +216,7 @@ internal static class FileChecks
     }
 
     /// <summary>Reads the stream in chunks, fails at the first invalid UTF-8 sequence with its line, and hands each chunk on.</summary>
-    private static void CheckUtf8(Stream stream, Action<byte[], int, long> chunk)
+    private static void CheckUtf8(Stream stream, Action<byte[], int, long> chunk, CancellationToken cancellationToken)
     {
         var decoder = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetDecoder();
         var buffer = new byte[1 << 16];
@@ -226,6 +226,8 @@ internal static class FileChecks
         int read;
         while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
         {
+            // Files run to gigabytes: an abandoned upload or a cancelled step stops here.
+            cancellationToken.ThrowIfCancellationRequested();
             try
             {
                 decoder.Convert(buffer, 0, read, chars, 0, chars.Length, flush: false, out _, out _, out _);

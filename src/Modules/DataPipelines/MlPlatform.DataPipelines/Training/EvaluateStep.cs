@@ -109,7 +109,7 @@ public sealed class EvaluateStep(IServiceScopeFactory scopes, TrainingSettings s
             throw new StepFailedException($"The label column '{label}' is not in '{dataKey}' (columns: {string.Join(", ", data.Columns)}).", retryable: false);
         }
 
-        var scores = OnnxScorer.Score(bytes, data, label, task);
+        var scores = OnnxScorer.Score(bytes, data, label, task, cancellationToken);
         var metrics = Compute(task, data, labelIndex, label, scores);
         context.Log.Info($"Evaluated '{modelKey}' on {data.Rows.Count} rows of '{dataKey}': {string.Join(", ", metrics.Select(m => $"{m.Key}={m.Value.ToString("G6", CultureInfo.InvariantCulture)}"))}.");
 

@@ -58,6 +58,8 @@ public sealed class TransformService(DataPipelinesDbContext db, DatasetService d
             var current = "t0";
             for (var i = 0; i < steps.Count; i++)
             {
+                // Each operation is a statement over the whole dataset; a cancelled step stops between them.
+                cancellationToken.ThrowIfCancellationRequested();
                 if (steps[i] is not JsonObject step)
                 {
                     throw Invalid.Field($"steps[{i}]", "An operation is a JSON object.");

@@ -21,7 +21,7 @@ internal static class OnnxScorer
 {
     private const int BatchSize = 4096;
 
-    public static Scores Score(byte[] model, TabularData data, string label, TrainingTask task)
+    public static Scores Score(byte[] model, TabularData data, string label, TrainingTask task, CancellationToken cancellationToken = default)
     {
         InferenceSession session;
         try
@@ -51,6 +51,8 @@ internal static class OnnxScorer
 
             for (var start = 0; start < data.Rows.Count; start += BatchSize)
             {
+                // A cancelled or timed-out step stops between batches rather than scoring the whole file.
+                cancellationToken.ThrowIfCancellationRequested();
                 var count = Math.Min(BatchSize, data.Rows.Count - start);
                 var inputs = session.InputMetadata.Select(i => Input(i.Key, i.Value, data, label, start, count)).ToList();
                 using var results = session.Run(inputs);
