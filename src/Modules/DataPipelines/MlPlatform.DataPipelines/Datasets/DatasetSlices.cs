@@ -128,14 +128,13 @@ public sealed class GetDatasetHandler(IProjectAuthorizer authorizer, DatasetServ
     }
 }
 
-public sealed record ListDatasets(ClaimsPrincipal Caller, string Project, int Offset, int Limit) : IQuery<Page<DatasetDto>>;
+public sealed record ListDatasets(ClaimsPrincipal Caller, string Project, int Offset, int Limit) : IQuery<Page<DatasetDto>>, IPagedQuery;
 
 public sealed class ListDatasetsValidator : AbstractValidator<ListDatasets>
 {
     public ListDatasetsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
     }
 }
 
@@ -314,14 +313,13 @@ internal static class SourceKeys
     }
 }
 
-public sealed record ListVersions(ClaimsPrincipal Caller, string Project, string Name, int Offset, int Limit) : IQuery<Page<DatasetVersionDto>>;
+public sealed record ListVersions(ClaimsPrincipal Caller, string Project, string Name, int Offset, int Limit) : IQuery<Page<DatasetVersionDto>>, IPagedQuery;
 
 public sealed class ListVersionsValidator : AbstractValidator<ListVersions>
 {
     public ListVersionsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
     }
 }
 

@@ -132,14 +132,13 @@ public sealed record QualityReportSummaryDto(
     bool Passed, int FailedRules, int Warnings, long Rows, Guid? RunId, DateTimeOffset CreatedAt);
 
 /// <summary>The project's reports, newest first: of a dataset (name, or name@version), of a suite (the same), passed or not.</summary>
-public sealed record ListReports(ClaimsPrincipal Caller, string Project, string? Dataset, string? Suite, bool? Passed, int Offset, int Limit) : IQuery<Page<QualityReportSummaryDto>>;
+public sealed record ListReports(ClaimsPrincipal Caller, string Project, string? Dataset, string? Suite, bool? Passed, int Offset, int Limit) : IQuery<Page<QualityReportSummaryDto>>, IPagedQuery;
 
 public sealed class ListReportsValidator : AbstractValidator<ListReports>
 {
     public ListReportsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
     }
 }
 

@@ -201,14 +201,13 @@ public sealed class UpdateModelHandler(ModelRegistryDbContext db, IProjectAuthor
 
 /// <summary>Filters: name prefix, tag, an alias the model has, a status one of its versions has.</summary>
 public sealed record ListModels(ClaimsPrincipal Caller, string Project, string? NamePrefix, string? Tag, int Offset, int Limit, string? Alias = null, string? Status = null)
-    : IQuery<Page<ModelDto>>;
+    : IQuery<Page<ModelDto>>, IPagedQuery;
 
 public sealed class ListModelsValidator : AbstractValidator<ListModels>
 {
     public ListModelsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
         // Named as the query parameter is, so the error points at what the caller sent.
         RuleFor(q => q.NamePrefix).MaximumLength(63).OverridePropertyName("prefix");
         RuleFor(q => q.Tag).MaximumLength(63);

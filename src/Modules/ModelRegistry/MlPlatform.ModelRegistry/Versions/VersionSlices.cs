@@ -134,14 +134,13 @@ public sealed class GetVersionHandler(ModelRegistryDbContext db, IProjectAuthori
     }
 }
 
-public sealed record ListVersions(ClaimsPrincipal Caller, string Project, string Name, string? Status, int Offset, int Limit, bool IncludeArchived = false) : IQuery<Page<ModelVersionDto>>;
+public sealed record ListVersions(ClaimsPrincipal Caller, string Project, string Name, string? Status, int Offset, int Limit, bool IncludeArchived = false) : IQuery<Page<ModelVersionDto>>, IPagedQuery;
 
 public sealed class ListVersionsValidator : AbstractValidator<ListVersions>
 {
     public ListVersionsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
         RuleFor(q => q.Status).Must(s => s is null or VersionStatus.Pending or VersionStatus.Approved or VersionStatus.Rejected)
             .WithMessage("The status filter must be pending, approved or rejected.");
     }

@@ -76,14 +76,13 @@ public sealed class GetBatchHandler(PredictionsDbContext db, IProjectAuthorizer 
 }
 
 /// <summary>An endpoint's batch jobs, newest first; <paramref name="State"/> keeps one state only.</summary>
-public sealed record ListBatches(ClaimsPrincipal Caller, string Project, string Name, string? State, int Offset, int Limit) : IQuery<Page<BatchJobDto>>;
+public sealed record ListBatches(ClaimsPrincipal Caller, string Project, string Name, string? State, int Offset, int Limit) : IQuery<Page<BatchJobDto>>, IPagedQuery;
 
 public sealed class ListBatchesValidator : AbstractValidator<ListBatches>
 {
     public ListBatchesValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
         RuleFor(q => q.State).Must(s => s is null || BatchStates.All.Contains(s))
             .WithMessage($"'state' is one of {string.Join(", ", BatchStates.All)}.");
     }

@@ -194,14 +194,13 @@ public sealed class GetEndpointHandler(PredictionsDbContext db, IProjectAuthoriz
     }
 }
 
-public sealed record ListEndpoints(ClaimsPrincipal Caller, string Project, int Offset, int Limit) : IQuery<Page<EndpointDto>>;
+public sealed record ListEndpoints(ClaimsPrincipal Caller, string Project, int Offset, int Limit) : IQuery<Page<EndpointDto>>, IPagedQuery;
 
 public sealed class ListEndpointsValidator : AbstractValidator<ListEndpoints>
 {
     public ListEndpointsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
     }
 }
 

@@ -73,7 +73,7 @@ public sealed class GetRunHandler(WorkflowsDbContext db, IProjectAuthorizer auth
 /// [<c>from</c>, <c>to</c>), started by one trigger. <see cref="Workflow"/> names the workflow that
 /// has the name now (not one deleted under it); <see cref="WorkflowId"/> names any, deleted or not.
 /// </summary>
-public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>
+public sealed record ListRuns(ClaimsPrincipal Caller, string Project, string? Workflow, string? State, int Offset, int Limit) : IQuery<Page<RunSummaryDto>>, IPagedQuery
 {
     public Guid? WorkflowId { get; init; }
 
@@ -88,8 +88,7 @@ public sealed class ListRunsValidator : AbstractValidator<ListRuns>
 {
     public ListRunsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
         RuleFor(q => q.State).Must(s => s is null || RunStates.All.Contains(s))
             .WithMessage($"Use one of {string.Join(", ", RunStates.All)}.");
         RuleFor(q => q.To).GreaterThan(q => q.From).When(q => q.From is not null && q.To is not null).WithMessage("'to' must be after 'from'.");

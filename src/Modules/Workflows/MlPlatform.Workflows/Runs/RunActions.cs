@@ -73,7 +73,7 @@ public sealed class DecideApprovalHandler(WorkflowsDbContext db, IProjectAuthori
 }
 
 /// <summary>The project's approvals, newest first; <c>state=waiting</c> lists what needs a decision.</summary>
-public sealed record ListApprovals(ClaimsPrincipal Caller, string Project, string? State, int Offset, int Limit) : IQuery<Page<ApprovalDto>>;
+public sealed record ListApprovals(ClaimsPrincipal Caller, string Project, string? State, int Offset, int Limit) : IQuery<Page<ApprovalDto>>, IPagedQuery;
 
 public sealed class ListApprovalsValidator : AbstractValidator<ListApprovals>
 {
@@ -81,8 +81,7 @@ public sealed class ListApprovalsValidator : AbstractValidator<ListApprovals>
 
     public ListApprovalsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
         RuleFor(q => q.State).Must(s => s is null || States.Contains(s)).WithMessage($"Use one of {string.Join(", ", States)}.");
     }
 }

@@ -10,14 +10,13 @@ using MlPlatform.SharedKernel.Paging;
 
 namespace MlPlatform.Workflows.WorkflowDefinitions;
 
-public sealed record ListWorkflows(ClaimsPrincipal Caller, string Project, int Offset, int Limit) : IQuery<Page<WorkflowSummaryDto>>;
+public sealed record ListWorkflows(ClaimsPrincipal Caller, string Project, int Offset, int Limit) : IQuery<Page<WorkflowSummaryDto>>, IPagedQuery;
 
 public sealed class ListWorkflowsValidator : AbstractValidator<ListWorkflows>
 {
     public ListWorkflowsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
     }
 }
 
@@ -53,14 +52,13 @@ public sealed class GetWorkflowHandler(WorkflowsDbContext db, IProjectAuthorizer
     }
 }
 
-public sealed record ListWorkflowVersions(ClaimsPrincipal Caller, string Project, string Name, int Offset, int Limit) : IQuery<Page<WorkflowVersionSummaryDto>>;
+public sealed record ListWorkflowVersions(ClaimsPrincipal Caller, string Project, string Name, int Offset, int Limit) : IQuery<Page<WorkflowVersionSummaryDto>>, IPagedQuery;
 
 public sealed class ListWorkflowVersionsValidator : AbstractValidator<ListWorkflowVersions>
 {
     public ListWorkflowVersionsValidator()
     {
-        RuleFor(q => q.Offset).GreaterThanOrEqualTo(0);
-        RuleFor(q => q.Limit).InclusiveBetween(1, 200);
+        this.Paged();
     }
 }
 
